@@ -8,6 +8,7 @@ terms compare equal array for array.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -372,18 +373,17 @@ def subset_sums(
             continue
         rows = spectrum.orders == s
         members, coefs = spectrum.members[rows, :s], spectrum.coef[rows]
-        for bits in range(1 << s):
-            cols = [j for j in range(s) if bits >> j & 1]
-            t = len(cols)
-            if t > cap:
-                continue
+        # Enumerate only the target sizes that are kept: looping over all 2^s patterns
+        # and skipping the large ones hangs on a deep term even when cap is 1.
+        for t in range(min(int(s), cap) + 1):
             w = float(weight(np.int64(s), np.int64(t)))
             if w == 0.0:
                 continue
-            target = np.full((len(coefs), max(cap, 1)), -1, dtype=np.int64)
-            target[:, :t] = members[:, cols]
-            blocks_members.append(target)
-            blocks_coefs.append(w * coefs)
+            for cols in itertools.combinations(range(s), t):
+                target = np.full((len(coefs), max(cap, 1)), -1, dtype=np.int64)
+                target[:, :t] = members[:, list(cols)]
+                blocks_members.append(target)
+                blocks_coefs.append(w * coefs)
     if not blocks_members:
         return SparseSpectrum.from_arrays(
             np.zeros((0, 0), dtype=np.int64), np.zeros(0), spectrum.n_components, kind

@@ -1,0 +1,294 @@
+"""What every explainer shares: the three ways to fit, querying, predict / score / transform."""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .interactions import Interactions
+from .spectral import INDICES, SparseSpectrum, interaction_values
+
+# Largest n for which masks are drawn by enumerating integers instead of rejection sampling.
+_ENUMERABLE_N = 20
+
+
+class _BaseExplainer(RegressorMixin, BaseEstimator):
+    """Shared machinery; subclasses implement ``_draw_masks`` and ``_fit_spectrum``."""
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X=None, y=None):
+        """Query the value function (unless values are given) and fit the spectrum.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_masks, n_components) or None
+            Masks (1 = component kept, 0 = ablated). ``None``: the explainer draws its
+            own masks within ``budget`` and queries ``value_function``.
+        y : array-like of shape (n_masks,) or None
+            Values of the masks. ``None``: computed by ``value_function``. Given: no model
+            is queried; the explainer is a plain regressor over masks.
+
+        Returns
+        -------
+        self : object
+        """
+        self._check_params()
+        rng = check_random_state(self.random_state)
+        self.query_seconds_ = 0.0
+        X, y = self._collect_samples(X, y, rng)
+        self.n_queries_ = int(X.shape[0])
+        # Multi-threaded BLAS on these small matrices is slower than one thread whenever
+        # the cores are shared (its workers spin); n_jobs opts into more threads.
+        with threadpool_limits(limits=self.n_jobs or 1, user_api="blas"):
+            self.spectrum_ = self._fit_spectrum(X, y, rng)
+        self.interactions_ = self.interactions()
+        return self
+
+    def _check_params(self) -> None:
+        if self.index not in INDICES:
+            raise ValueError(f"index={self.index!r} is unknown; choose one of {INDICES}.")
+        if not isinstance(self.max_order, Integral) or self.max_order < 1:
+            raise ValueError(f"max_order must be an integer >= 1, got {self.max_order!r}.")
+
+    def _collect_samples(self, X, y, rng) -> tuple[np.ndarray, np.ndarray]:
+        if y is not None:
+            if X is None:
+                raise ValueError("fit got values y but no masks X: pass both, or neither.")
+            X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+            self._set_components(X.shape[1])
+            return X, y
+        n = self._set_components(None if X is None else _n_columns(X))
+        self._require_value_function()
+        if X is None:
+            X = self._draw_masks(n, rng)
+        else:
+            X = _check_masks(X, n)
+        self.n_features_in_ = n
+        return X.astype(np.float64), self._query(X)
+
+    def _set_components(self, n_from_data: int | None) -> int:
+        names = _names_from(self.components, self.value_function, n_from_data)
+        if names is None:
+            names = list(getattr(self, "feature_names_in_", [])) or None
+        if names is None:
+            if n_from_data is None:
+                raise ValueError(
+                    "the number of components is unknown: pass components=<int or list of "
+                    "names>, a value_function with an n_components attribute, or masks X."
+                )
+            names = [f"x{i}" for i in range(n_from_data)]
+        if n_from_data is not None and len(names) != n_from_data:
+            raise ValueError(
+                f"the masks have {n_from_data} columns but there are {len(names)} "
+                "components; give one mask column per component."
+            )
+        self.component_names_ = [str(name) for name in names]
+        return len(names)
+
+    def _require_value_function(self) -> None:
+        if self.value_function is None:
+            raise ValueError(
+                "no value_function to query: pass value_function=..., or call fit(X, y) "
+                "with precomputed values y."
+            )
+        if not callable(self.value_function):
+            raise TypeError(
+                f"value_function must be callable (masks -> values), got "
+                f"{type(self.value_function).__name__}."
+            )
+
+    def _check_budget(self, n: int, budget) -> int:
+        if n < 2:
+            raise ValueError(
+                f"there is {n} component: interactions need at least 2; split the input "
+                "into more components (e.g. a finer unit)."
+            )
+        if not isinstance(budget, Integral):
+            raise TypeError(f"budget must be an integer, got {budget!r}.")
+        if budget < n + 1:
+            raise ValueError(
+                f"budget={budget} is too small for {n} components: at least n + 1 = {n + 1} "
+                "queries are needed; raise budget (a few times n is a sensible minimum)."
+            )
+        if n < 63 and budget > 2**n:
+            raise ValueError(
+                f"budget={budget} exceeds the {2**n} distinct masks of {n} components; "
+                f"use budget <= {2**n} (that many queries give the exact spectrum)."
+            )
+        return int(budget)
+
+    def _query(self, masks: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        values = self.value_function(masks.astype(np.uint8))
+        self.query_seconds_ += time.perf_counter() - start
+        values = _check_values(values, masks.shape[0])
+        if np.ptp(values) == 0:
+            raise ValueError(
+                f"the value function returned the same value ({values[0]!r}) for all "
+                f"{len(values)} masks: there is nothing to explain. Check that the value "
+                "depends on the components (e.g. the target text and the masking)."
+            )
+        return values
+
+    # --------------------------------------------------------- prediction
+    def predict(self, X):
+        """The surrogate's value on masks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_masks, n_components)
+            0/1 masks. Fractional entries are read as keep-probabilities (the
+            multilinear extension of the surrogate).
+
+        Returns
+        -------
+        values : ndarray of shape (n_masks,)
+        """
+        X = self._validate_for_prediction(X)
+        return self.spectrum_.evaluate(X)
+
+    def transform(self, X):
+        """The kept basis functions (one column per non-empty subset) on masks.
+
+        Columns follow ``get_feature_names_out()``; use it to feed a downstream model.
+        """
+        X = self._validate_for_prediction(X)
+        return self._terms().basis(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the `transform` columns: component names joined by ``*``."""
+        check_is_fitted(self)
+        names = self.component_names_
+        return np.array(
+            ["*".join(names[i] for i in subset) for subset in self._terms().subsets],
+            dtype=object,
+        )
+
+    def _terms(self) -> SparseSpectrum:
+        return self.spectrum_.select(self.spectrum_.orders > 0)
+
+    def _validate_for_prediction(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    # -------------------------------------------------------- interactions
+    def interactions(self, index: str | None = None, order: int | None = None) -> Interactions:
+        """The fitted spectrum expressed in an interaction index.
+
+        Parameters
+        ----------
+        index : str or None
+            One of ``fourier, mobius, shapley, banzhaf, sii, bii, stii, fsii, fbii``;
+            None: the estimator's ``index``.
+        order : int or None
+            Largest interaction order (for the order-k indices); None: ``max_order``.
+        """
+        check_is_fitted(self, "spectrum_")
+        index = self.index if index is None else index
+        order = self.max_order if order is None else order
+        members, values = interaction_values(self.spectrum_, index, order)
+        return Interactions._from_members(
+            members, values, component_names=self.component_names_, index=index, order=order
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def draw_uniform_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndarray:
+    """``count`` distinct uniformly random masks; all-ones and all-zeros come first."""
+    if n <= _ENUMERABLE_N:
+        codes = rng.choice(np.arange(1, 2**n - 1), size=count - 2, replace=False)
+        codes = np.concatenate([[2**n - 1, 0], codes]).astype(np.int64)
+        return ((codes[:, None] >> np.arange(n)) & 1).astype(np.uint8)
+    masks = [np.ones((1, n), np.uint8), np.zeros((1, n), np.uint8)]
+    rows = np.vstack(masks)
+    while rows.shape[0] < count:
+        extra = rng.randint(0, 2, size=(count - rows.shape[0], n)).astype(np.uint8)
+        rows = _unique_rows(np.vstack([rows, extra]))
+    return rows[:count]
+
+
+def _unique_rows(rows: np.ndarray) -> np.ndarray:
+    """Distinct rows, first occurrences kept in their original order."""
+    packed = np.packbits(rows, axis=1)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first = np.unique(keys, return_index=True)
+    return rows[np.sort(first)]
+
+
+def _n_columns(X) -> int:
+    shape = np.shape(X)
+    if len(shape) != 2:
+        raise ValueError(
+            f"masks must be a 2-D array of shape (n_masks, n_components), got shape {shape}."
+        )
+    return int(shape[1])
+
+
+def _check_masks(X, n: int) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != n:
+        raise ValueError(
+            f"masks must have shape (n_masks, {n}) for {n} components, got {X.shape}."
+        )
+    if X.shape[0] == 0:
+        raise ValueError("got no masks: pass at least one row.")
+    if X.dtype != bool:
+        bad = ~((X == 0) | (X == 1))
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(
+                f"masks must hold 0 (ablated) or 1 (kept); found {X[row, col]!r} at row "
+                f"{row}, column {col}. Binarise them first, e.g. (X > 0.5).astype(int)."
+            )
+    return X.astype(np.uint8)
+
+
+def _check_values(values, n_masks: int) -> np.ndarray:
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"the value function must return numbers, one float per mask; got {exc}"
+        ) from exc
+    if values.shape != (n_masks,):
+        raise ValueError(
+            f"the value function returned shape {values.shape} for {n_masks} masks; it must "
+            f"return one float per mask, shape ({n_masks},) (e.g. values.reshape(-1))."
+        )
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"the value function returned NaN or inf for {bad.size} of {n_masks} masks "
+            f"(rows {bad[:10].tolist()}{' ...' if bad.size > 10 else ''}); fix the model "
+            "output for those masks (e.g. a log of zero probability)."
+        )
+    return values
+
+
+def _names_from(components, value_function, n_from_data: int | None) -> list[str] | None:
+    if components is not None:
+        if isinstance(components, Integral):
+            return [f"x{i}" for i in range(int(components))]
+        if isinstance(components, str):
+            raise TypeError(
+                "components must be an int or a list of names, not a single string; "
+                "segment the text first (e.g. text.split())."
+            )
+        return list(components)
+    names = getattr(value_function, "component_names", None)
+    if names is not None:
+        return list(names)
+    n = getattr(value_function, "n_components", None)
+    if n is not None:
+        return [f"x{i}" for i in range(int(n))]
+    return None

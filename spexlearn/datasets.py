@@ -1,0 +1,145 @@
+"""Synthetic sparse Boolean functions with a known spectrum: the ground truth for tests."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .spectral import SparseSpectrum
+
+__all__ = ["SparseFunction", "make_sparse_function"]
+
+
+class SparseFunction:
+    """A value function computed from a known sparse Fourier spectrum, plus optional noise.
+
+    Parameters
+    ----------
+    spectrum : SparseSpectrum
+        The true spectrum.
+    noise : float, default=0.0
+        Standard deviation of Gaussian noise added to every returned value.
+    random_state : int, RandomState instance or None
+        Seed of the noise.
+
+    Attributes
+    ----------
+    n_components : int
+    component_names : list of str
+    n_calls : int
+        Number of masks evaluated so far (counts model queries in tests).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spexlearn.datasets import make_sparse_function
+    >>> f, truth = make_sparse_function(8, n_terms=5, max_order=2, random_state=0)
+    >>> masks = np.ones((2, 8), dtype=np.uint8)
+    >>> bool(np.allclose(f(masks), truth.evaluate(masks)))
+    True
+    """
+
+    def __init__(self, spectrum: SparseSpectrum, noise: float = 0.0, random_state=None):
+        self.spectrum = spectrum
+        self.noise = float(noise)
+        self.random_state = random_state
+        self._rng = check_random_state(random_state)
+        self.n_components = spectrum.n_components
+        self.component_names = [f"x{i}" for i in range(spectrum.n_components)]
+        self.n_calls = 0
+
+    def __call__(self, masks) -> np.ndarray:
+        masks = np.asarray(masks)
+        values = self.spectrum.evaluate(masks)
+        self.n_calls += values.shape[0]
+        if self.noise > 0:
+            values = values + self.noise * self._rng.standard_normal(values.shape[0])
+        return values
+
+    def __sklearn_clone__(self):
+        # Cloning an explainer must never copy the function (or a model behind it).
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"SparseFunction(n_components={self.n_components}, n_terms={len(self.spectrum)}, "
+            f"noise={self.noise})"
+        )
+
+
+def make_sparse_function(
+    n: int,
+    n_terms: int,
+    max_order: int,
+    noise: float = 0.0,
+    random_state=None,
+    *,
+    intercept: float = 0.0,
+):
+    """A random sparse Boolean function with known Fourier spectrum.
+
+    The support is ``n_terms`` distinct non-empty subsets whose orders are drawn uniformly
+    from ``1..max_order``; coefficients have random signs and magnitudes uniform in
+    ``[0.5, 1]``, so every true term is clearly above zero.
+
+    Parameters
+    ----------
+    n : int
+        Number of components.
+    n_terms : int
+        Number of non-empty subsets carrying a coefficient.
+    max_order : int
+        Largest subset size.
+    noise : float, default=0.0
+        Standard deviation of Gaussian noise added to each value. Use
+        ``truth.evaluate`` for noise-free values.
+    random_state : int, RandomState instance or None
+    intercept : float, default=0.0
+        The coefficient of the empty set (the mean value).
+
+    Returns
+    -------
+    value_function : SparseFunction
+        Callable ``masks (m, n) -> values (m,)``.
+    truth : SparseSpectrum
+        The exact Fourier spectrum of the noise-free function.
+
+    Examples
+    --------
+    >>> from spexlearn.datasets import make_sparse_function
+    >>> f, truth = make_sparse_function(20, n_terms=10, max_order=3, random_state=0)
+    >>> len(truth), truth.max_order <= 3
+    (10, True)
+    """
+    rng = check_random_state(random_state)
+    n, n_terms, max_order = int(n), int(n_terms), int(max_order)
+    if n < 1 or n_terms < 0 or max_order < 1:
+        raise ValueError("need n >= 1, n_terms >= 0 and max_order >= 1.")
+    max_order = min(max_order, n)
+    subsets = _distinct_subsets(n, n_terms, max_order, rng)
+    coefs = rng.choice([-1.0, 1.0], size=n_terms) * rng.uniform(0.5, 1.0, size=n_terms)
+    if intercept:
+        subsets.append(())
+        coefs = np.append(coefs, float(intercept))
+    truth = SparseSpectrum(subsets, coefs, n_components=n)
+    return SparseFunction(truth, noise=noise, random_state=rng), truth
+
+
+def _distinct_subsets(n: int, count: int, max_order: int, rng) -> list[tuple[int, ...]]:
+    from math import comb
+
+    available = sum(comb(n, k) for k in range(1, max_order + 1))
+    if count > available:
+        raise ValueError(
+            f"cannot draw {count} distinct subsets of order <= {max_order} from {n} "
+            f"components: only {available} exist."
+        )
+    seen: set[tuple[int, ...]] = set()
+    subsets: list[tuple[int, ...]] = []
+    while len(subsets) < count:
+        order = int(rng.randint(1, max_order + 1))
+        subset = tuple(sorted(rng.choice(n, size=order, replace=False).tolist()))
+        if subset not in seen:
+            seen.add(subset)
+            subsets.append(subset)
+    return subsets

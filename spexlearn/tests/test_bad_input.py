@@ -1,0 +1,119 @@
+"""Every refused input gets an error that names the problem and the fix."""
+
+import numpy as np
+import pytest
+
+from spexlearn import ProxySPEXExplainer
+from spexlearn.datasets import make_sparse_function
+
+
+@pytest.fixture
+def f():
+    return make_sparse_function(6, 5, 2, random_state=0)[0]
+
+
+def test_masks_not_binary_with_value_function(f):
+    masks = np.full((4, 6), 0.5)
+    with pytest.raises(ValueError, match=r"0 \(ablated\) or 1 \(kept\).*row 0, column 0"):
+        ProxySPEXExplainer(f).fit(masks)
+
+
+def test_wrong_number_of_components(f):
+    with pytest.raises(ValueError, match="6 components"):
+        ProxySPEXExplainer(f).fit(np.ones((4, 5)))
+    est = ProxySPEXExplainer(f, budget=40, random_state=0).fit()
+    with pytest.raises(ValueError, match="6 features"):
+        est.predict(np.ones((3, 7)))
+
+
+def test_components_disagree_with_masks():
+    with pytest.raises(ValueError, match="one mask column per component"):
+        ProxySPEXExplainer(components=["a", "b", "c"]).fit(np.eye(4), np.arange(4.0))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_value_function_returns_nan_or_inf(bad):
+    def vf(masks):
+        values = masks.sum(axis=1).astype(float)
+        values[[2, 5]] = bad
+        return values
+
+    with pytest.raises(ValueError, match=r"NaN or inf for 2 of 40 masks \(rows \[2, 5\]\)"):
+        ProxySPEXExplainer(vf, components=8, budget=40).fit()
+
+
+@pytest.mark.parametrize(
+    "output", [lambda m: np.ones((len(m), 2)), lambda m: np.ones(len(m) - 1), lambda m: 3.0]
+)
+def test_value_function_wrong_shape(output):
+    with pytest.raises(ValueError, match="one float per mask"):
+        ProxySPEXExplainer(output, components=8, budget=40).fit()
+
+
+def test_value_function_returns_non_numbers():
+    with pytest.raises(TypeError, match="must return numbers"):
+        ProxySPEXExplainer(lambda m: ["a"] * len(m), components=8, budget=40).fit()
+
+
+def test_budget_below_n_plus_one(f):
+    with pytest.raises(ValueError, match=r"budget=5 is too small.*n \+ 1 = 7"):
+        ProxySPEXExplainer(f, budget=5).fit()
+
+
+def test_budget_above_all_masks(f):
+    with pytest.raises(ValueError, match="exceeds the 64 distinct masks"):
+        ProxySPEXExplainer(f, budget=65).fit()
+
+
+def test_single_component():
+    with pytest.raises(ValueError, match="at least 2"):
+        ProxySPEXExplainer(lambda m: m[:, 0] * 1.0, components=1, budget=2).fit()
+
+
+def test_constant_function():
+    with pytest.raises(ValueError, match="same value .* nothing to explain"):
+        ProxySPEXExplainer(lambda m: np.full(len(m), 2.5), components=5, budget=20).fit()
+
+
+def test_no_value_function_and_no_values():
+    with pytest.raises(ValueError, match="no value_function"):
+        ProxySPEXExplainer(components=5).fit()
+    with pytest.raises(ValueError, match="number of components is unknown"):
+        ProxySPEXExplainer(lambda m: m.sum(1)).fit()
+
+
+def test_value_function_not_callable():
+    with pytest.raises(TypeError, match="must be callable"):
+        ProxySPEXExplainer("model.bin", components=4, budget=10).fit()
+
+
+def test_components_as_a_single_string():
+    with pytest.raises(TypeError, match="not a single string"):
+        ProxySPEXExplainer(lambda m: m.sum(1), components="a b c", budget=10).fit()
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"index": "shap"}, "index='shap' is unknown"),
+        ({"max_order": 0}, "max_order must be an integer >= 1"),
+        ({"n_terms": 0}, "n_terms must be 'auto'"),
+        ({"budget": 20.5}, "budget must be an integer"),
+    ],
+)
+def test_invalid_parameters(f, params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ProxySPEXExplainer(f, **params).fit()
+
+
+def test_linear_proxy_basis_too_large():
+    from sklearn.linear_model import Ridge
+
+    f, _ = make_sparse_function(100, 5, 2, random_state=0)
+    with pytest.raises(ValueError, match=r"max_order=3 .* use max_order=2"):
+        ProxySPEXExplainer(f, proxy=Ridge(), budget=200, max_order=3).fit()
+
+
+def test_y_without_x():
+    with pytest.raises(ValueError, match="no masks X"):
+        ProxySPEXExplainer().fit(None, np.ones(3))

@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pytest
+
+from spexlearn import Interactions
+
+
+@pytest.fixture
+def inter():
+    return Interactions(
+        [(), (0,), (1,), (0, 1), (1, 2, 3)],
+        [0.25, 2.0, -3.0, 0.5, 1.5],
+        component_names=["not", "bad", "at", "all"],
+        index="mobius",
+        order=3,
+    )
+
+
+def test_getitem_by_indices_names_and_order_insensitive(inter):
+    assert inter[0] == 2.0
+    assert inter["bad"] == -3.0
+    assert inter[1, 0] == inter["not", "bad"] == 0.5
+    assert inter["all", "at", "bad"] == 1.5
+    assert inter[()] == inter.baseline == 0.25
+    assert inter[2, 3] == 0.0  # a valid subset without a term
+
+
+@pytest.mark.parametrize("key", [7, "good", ("not", "not"), 1.5])
+def test_getitem_rejects_unknown_components(inter, key):
+    with pytest.raises(KeyError):
+        inter[key]
+
+
+def test_duplicate_names_lookup_needs_indices():
+    inter = Interactions([(0,), (1,)], [1.0, 2.0], component_names=["the", "the"])
+    with pytest.raises(KeyError, match="indices"):
+        inter["the"]
+    assert inter[1] == 2.0
+
+
+def test_top_sorts_by_magnitude_and_filters_order(inter):
+    top = inter.top(3)
+    assert top.subsets == [(1,), (0,), (1, 2, 3)]
+    assert inter.top(10, order=2).subsets == [(0, 1)]
+    assert inter.top(1, order=0).subsets == [()]
+    assert len(inter.top(0)) == 0
+
+
+def test_json_round_trip_is_lossless(inter, tmp_path):
+    tricky = Interactions(
+        [(0,), (0, 1)], [0.1 + 0.2, -1e-300], component_names=["é ünï", ""], index="fsii", order=2
+    )
+    for obj in (inter, tricky):
+        back = Interactions.from_json(obj.to_json())
+        assert back == obj
+        assert back.values.tolist() == obj.values.tolist()
+        path = tmp_path / "inter.json"
+        obj.to_json(path)
+        assert Interactions.from_json(path) == obj
+    assert json.loads(inter.to_json())["component_names"][0] == "not"
+
+
+def test_to_frame_has_names_and_orders(inter):
+    pd = pytest.importorskip("pandas")
+    frame = inter.to_frame()
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == ["subset", "components", "order", "value"]
+    assert frame.loc[3, "components"] == ("not", "bad")
+    assert frame["order"].tolist() == [0, 1, 1, 2, 3]
+
+
+def test_repr_reads_like_a_table(inter):
+    text = repr(inter)
+    assert text.splitlines()[0].startswith("Interactions(index='mobius'")
+    assert "bad, at, all" in text and "(baseline)" in text
+    assert "+2.000000" in text
+
+
+@pytest.mark.parametrize(
+    "subsets, values, match",
+    [([(0,), (0,)], [1.0, 2.0], "twice"), ([(5,)], [1.0], "outside"), ([(0,)], [1, 2], "values")],
+)
+def test_invalid_construction(subsets, values, match):
+    with pytest.raises(ValueError, match=match):
+        Interactions(subsets, values, component_names=["a", "b"])
+
+
+def test_values_are_float_array(inter):
+    assert inter.values.dtype == np.float64
+    assert dict(inter)[(0, 1)] == 0.5
