@@ -7,6 +7,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import TransformerTags
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -60,7 +61,9 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         if y is not None:
             if X is None:
                 raise ValueError("fit got values y but no masks X: pass both, or neither.")
-            X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+            X, y = validate_data(
+                self, X, y, y_numeric=True, dtype=np.float64, ensure_min_samples=2
+            )
             self._set_components(X.shape[1])
             return X, y
         n = self._set_components(None if X is None else _n_columns(X))
@@ -94,8 +97,9 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
     def _require_value_function(self) -> None:
         if self.value_function is None:
             raise ValueError(
-                "no value_function to query: pass value_function=..., or call fit(X, y) "
-                "with precomputed values y."
+                "no value_function to query, so this estimator requires y to be passed, but "
+                "the target y is None: pass value_function=..., or call fit(X, y) with "
+                "precomputed values y."
             )
         if not callable(self.value_function):
             raise TypeError(
@@ -161,6 +165,12 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         X = self._validate_for_prediction(X)
         return self._terms().basis(X)
 
+    def fit_transform(self, X, y=None):
+        """Fit on masks ``X`` (and values ``y``, or the value function), then transform X."""
+        if X is None:
+            raise ValueError("fit_transform needs masks X; call fit() then transform(masks).")
+        return self.fit(X, y).transform(X)
+
     def get_feature_names_out(self, input_features=None):
         """Names of the `transform` columns: component names joined by ``*``."""
         check_is_fitted(self)
@@ -200,6 +210,8 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        # `transform` maps masks to interaction features; the estimator stays a regressor.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float64"])
         return tags
 
 

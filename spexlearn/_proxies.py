@@ -125,9 +125,10 @@ def _route_zero_as_missing(
     default_left: np.ndarray,
     one_goes_left: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rewrite nodes that send 0 the 'missing' way as a ``<= 0.5`` split on (0-, 1-) child.
+    """Rewrite nodes that send 0 the 'missing' way as ``x <= 0.5`` splits.
 
-    Thresholds cannot express "0 right, 1 left", but swapping the children can.
+    The new children are where 0 goes and where 1 goes: no threshold can express "0 right,
+    1 left", but swapped children can.
     """
     child0 = np.where(default_left, left, right)
     child1 = np.where(one_goes_left, left, right)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from numbers import Integral
 
 import numpy as np
@@ -59,6 +60,11 @@ class ProxySPEXExplainer(_BaseExplainer):
     n_terms : "auto" or int, default="auto"
         How many of the proxy's strongest terms to keep. "auto": chosen by 5-fold
         cross-validation of the refit on the queried samples.
+    screen_residuals : bool, default=True
+        After refitting the proxy's terms, screen the residual for terms the proxy
+        missed: every subset up to the largest order that is cheap to screen
+        exhaustively, and every one-element extension of the terms found so far; add the
+        significant ones, refit, repeat. False: the plain ProxySPEX algorithm.
     index : str, default="fourier"
         Interaction index of ``interactions_``.
     random_state : int, RandomState instance or None, default=None
@@ -101,6 +107,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         budget=1000,
         max_order=5,
         n_terms="auto",
+        screen_residuals=True,
         index="fourier",
         random_state=None,
         n_jobs=None,
@@ -112,6 +119,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.budget = budget
         self.max_order = max_order
         self.n_terms = n_terms
+        self.screen_residuals = screen_residuals
         self.index = index
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -131,7 +139,8 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.n_candidates_ = len(candidates)
         first = min(_max_terms(X), _MAX_PROXY_CANDIDATES)
         support = _keep_best_prefix(candidates, X, y, rng, "auto", limit=first)
-        support = _grow_support(support, X, y, self.max_order)
+        if self.screen_residuals:
+            support = _grow_support(support, X, y, self.max_order)
         return _keep_best_prefix(support, X, y, rng, self.n_terms)
 
     def _proxy_spectrum(self, X, y, rng) -> SparseSpectrum:
@@ -196,7 +205,8 @@ def _ranked_candidates(spectrum: SparseSpectrum, n: int, limit: int) -> SparseSp
     """
     terms = spectrum.select(spectrum.orders > 0)
     members = terms.members[terms.ranking()]
-    present = set(members[(members >= 0).sum(axis=1) == 1, 0].tolist())
+    singles_found = terms.members[terms.orders == 1]
+    present = set(singles_found[:, 0].tolist()) if singles_found.size else set()
     missing = np.array([i for i in range(n) if i not in present], dtype=np.int64)
     width = max(members.shape[1], 1)
     singles = np.full((len(missing), width), -1, dtype=np.int64)
@@ -220,7 +230,7 @@ def _fit_default_lightgbm(X, y, rng, n_jobs):
     for depth in _SEARCH_DEPTHS:
         model = _lightgbm(depth, _SEARCH_MAX_TREES, seed, n_jobs)
         model.fit(
-            X[train], y[train], eval_set=[(X[val], y[val])],
+            X[train], y[train], **_validation_kwargs(X[val], y[val]),
             callbacks=[lgb.early_stopping(_SEARCH_PATIENCE, verbose=False)],
         )
         score = model.best_score_["valid_0"]["l2"]
@@ -228,6 +238,15 @@ def _fit_default_lightgbm(X, y, rng, n_jobs):
             best = (score, depth, max(1, model.best_iteration_ or _SEARCH_MAX_TREES))
     _, depth, n_trees = best
     return _lightgbm(depth, n_trees, seed, n_jobs).fit(X, y)
+
+
+def _validation_kwargs(X_val, y_val) -> dict:
+    """LightGBM >= 4.7 names the validation data eval_X / eval_y; older ones eval_set."""
+    import lightgbm as lgb
+
+    if "eval_X" in inspect.signature(lgb.LGBMRegressor.fit).parameters:
+        return {"eval_X": (X_val,), "eval_y": (y_val,)}
+    return {"eval_set": [(X_val, y_val)]}
 
 
 def _lightgbm(depth: int, n_trees: int, seed: int, n_jobs):

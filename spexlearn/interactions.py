@@ -114,7 +114,7 @@ class Interactions:
         return 0.0 if row is None else float(self.values[row])
 
     def _resolve(self, key) -> tuple[int, ...]:
-        if isinstance(key, (str, int, np.integer)):
+        if not isinstance(key, (tuple, list)):
             key = (key,)
         resolved = [self._component_index(item) for item in key]
         if len(set(resolved)) != len(resolved):

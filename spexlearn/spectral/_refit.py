@@ -38,10 +38,11 @@ def _prefix_solutions_from_gram(gram: np.ndarray, rhs: np.ndarray, n_rows: int, 
 
 
 def least_squares(design: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Ridge-stabilised least-squares coefficients of ``y`` on all columns of ``design``."""
-    (coef,) = _prefix_solutions_from_gram(
-        design.T @ design, design.T @ y, design.shape[0], [design.shape[1]]
-    )
+    """Least-squares coefficients of ``y`` on ``design`` (minimum norm if rank-deficient).
+
+    Solved from the data, not the Gram matrix, so exact fits stay exact to rounding.
+    """
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     return coef
 
 

@@ -130,9 +130,7 @@ def trees_spectrum(
     if max_order is not None:
         width = min(width, int(max_order))
     members, coefs = _summed_terms(_expanded_blocks(leaves, width), width, n_components)
-    return SparseSpectrum.from_arrays(
-        members, coefs, n_components, kind=FOURIER, drop_zeros=True
-    )
+    return SparseSpectrum.from_arrays(members, coefs, n_components, kind=FOURIER, drop_zeros=True)
 
 
 # ------------------------------------------------------------------ node arrays
@@ -278,9 +276,7 @@ def _pad_columns(array: np.ndarray, width: int, fill: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ expansion
-def _expanded_blocks(
-    leaves: _Leaves, width: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _expanded_blocks(leaves: _Leaves, width: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every leaf's contribution to every subset of its path, in blocks of bounded size.
 
     Member rows come out sorted ascending with ``-1`` padding last, ready for keying.
@@ -312,9 +308,7 @@ def _expand_block(
     return members, coefs
 
 
-def _sorted_paths(
-    leaves: _Leaves, block: np.ndarray, depth: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_paths(leaves: _Leaves, block: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
     """Path components sorted within each leaf, plus a sentinel bit column of zeros.
 
     Sorted paths make every subset taken in position order a sorted member row.

@@ -76,7 +76,7 @@ def test_constant_function():
 
 
 def test_no_value_function_and_no_values():
-    with pytest.raises(ValueError, match="no value_function"):
+    with pytest.raises(ValueError, match="no value_function to query"):
         ProxySPEXExplainer(components=5).fit()
     with pytest.raises(ValueError, match="number of components is unknown"):
         ProxySPEXExplainer(lambda m: m.sum(1)).fit()

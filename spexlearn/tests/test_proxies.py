@@ -200,8 +200,14 @@ def fit_lgbm_random_forest(X, y):
     from lightgbm import LGBMRegressor
 
     model = LGBMRegressor(
-        boosting_type="rf", objective="regression_l1", n_estimators=10, num_leaves=8,
-        bagging_freq=1, bagging_fraction=0.7, verbose=-1, n_jobs=1,
+        boosting_type="rf",
+        objective="regression_l1",
+        n_estimators=10,
+        num_leaves=8,
+        bagging_freq=1,
+        bagging_fraction=0.7,
+        verbose=-1,
+        n_jobs=1,
     )
     return model.fit(X, y)
 
@@ -375,9 +381,7 @@ def test_constant_lightgbm_model_has_only_the_empty_term():
     lightgbm = pytest.importorskip("lightgbm")
     rng = np.random.default_rng(4)
     X = random_masks(rng, 50, 4)
-    model = lightgbm.LGBMRegressor(
-        n_estimators=3, min_child_samples=100, n_jobs=1, verbose=-1
-    )
+    model = lightgbm.LGBMRegressor(n_estimators=3, min_child_samples=100, n_jobs=1, verbose=-1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, interacting_target(np.hstack([X, X]), rng))
@@ -446,7 +450,11 @@ def test_lightgbm_linear_leaves_raise():
 @pytest.mark.parametrize(
     "library, make, problem",
     [
-        ("lightgbm", lambda m: m.LGBMRegressor(objective="poisson", n_jobs=1, verbose=-1), "poisson"),
+        (
+            "lightgbm",
+            lambda m: m.LGBMRegressor(objective="poisson", n_jobs=1, verbose=-1),
+            "poisson",
+        ),
         ("lightgbm", lambda m: m.LGBMRegressor(reg_sqrt=True, n_jobs=1, verbose=-1), "sqrt"),
         ("xgboost", lambda m: m.XGBRegressor(objective="count:poisson", n_jobs=1), "count:poisson"),
         ("sklearn.ensemble", lambda m: m.HistGradientBoostingRegressor(loss="poisson"), "Log"),
@@ -489,6 +497,24 @@ def test_random_trees_match_the_walsh_hadamard_transform_of_their_values():
             assert truncated.allclose(spectrum.restrict(order), atol=EXACT)
 
 
+def test_components_too_many_for_integer_subset_keys_give_the_same_terms():
+    # (n + 1) ** 5 overflows int64 here, so equal subsets are merged by sorting rows instead.
+    rng = np.random.default_rng(10)
+    trees = [random_tree(rng, 5, depth=5) for _ in range(4)]
+    spread = 10**6
+    wide = [
+        tree._replace(feature=np.where(tree.feature < 0, -1, tree.feature * spread))
+        for tree in trees
+    ]
+    expected = {
+        tuple(j * spread for j in subset): coef
+        for subset, coef in trees_spectrum(trees, 5).to_dict().items()
+    }
+    got = trees_spectrum(wide, 4 * spread + 1).to_dict()
+    assert got.keys() == expected.keys()
+    np.testing.assert_allclose([got[k] for k in expected], list(expected.values()), atol=EXACT)
+
+
 @pytest.mark.parametrize(
     "threshold, left_if_equal, expected",
     [
@@ -516,7 +542,9 @@ def test_repeated_feature_on_a_path_is_one_condition():
     )
     spectrum = trees_spectrum([tree], 3)
     assert spectrum.to_dict() == {(): 2.0, (2,): -1.0}
-    np.testing.assert_array_equal(spectrum.evaluate(all_masks(3)), naive_predict(tree, all_masks(3)))
+    np.testing.assert_array_equal(
+        spectrum.evaluate(all_masks(3)), naive_predict(tree, all_masks(3))
+    )
 
 
 def test_children_that_coincide_impose_no_condition():

@@ -42,22 +42,30 @@ def test_pipeline_with_downstream_regressor(cached):
     )
 
 
-def test_grid_search_over_tree_depth(cached):
+@pytest.mark.parametrize("screen", [False, True])
+def test_grid_search_over_tree_depth(cached, screen):
     masks, values, _ = cached
     search = GridSearchCV(
-        ProxySPEXExplainer(proxy=DecisionTreeRegressor(random_state=0), random_state=0),
-        {"proxy__max_depth": [1, 6]},
+        ProxySPEXExplainer(
+            proxy=DecisionTreeRegressor(random_state=0), screen_residuals=screen, random_state=0
+        ),
+        {"proxy__max_depth": [1, 8]},
         cv=KFold(3, shuffle=True, random_state=0),
     ).fit(masks, values)
-    assert search.best_params_ == {"proxy__max_depth": 6}
     scores = search.cv_results_["mean_test_score"]
-    assert scores[1] > scores[0]
+    if screen:  # the residual screens find what a stump misses
+        assert scores.min() > 0.99
+    else:
+        assert search.best_params_ == {"proxy__max_depth": 8}
+        assert scores[1] > scores[0] + 0.1
 
 
 def test_grid_search_over_lasso_alpha(cached):
     masks, values, _ = cached
     search = GridSearchCV(
-        ProxySPEXExplainer(proxy=Lasso(), max_order=2, random_state=0),
+        ProxySPEXExplainer(
+            proxy=Lasso(), max_order=2, screen_residuals=False, random_state=0
+        ),
         {"proxy__alpha": [10.0, 1e-3]},
         cv=3,
     ).fit(masks, values)
