@@ -7,10 +7,9 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import TransformerTags
-from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from .interactions import Interactions
 from .spectral import INDICES, SparseSpectrum, interaction_values

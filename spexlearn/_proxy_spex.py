@@ -9,8 +9,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ._base import _BaseExplainer, draw_uniform_masks
-from ._proxies import tree_model_spectrum
-from ._proxy_routes import black_box_spectrum, fit_linear_proxy, is_linear_model
+from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
 from .spectral import SparseSpectrum
 from .spectral._refit import least_squares, prefix_sizes, select_prefix_by_cv
 from .spectral._screen import screen_residual
@@ -127,7 +126,8 @@ class ProxySPEXExplainer(_BaseExplainer):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if not (self.n_terms == "auto" or (isinstance(self.n_terms, Integral) and self.n_terms >= 1)):
+        n_terms = self.n_terms
+        if not (n_terms == "auto" or (isinstance(n_terms, Integral) and n_terms >= 1)):
             raise ValueError(f"n_terms must be 'auto' or an integer >= 1, got {self.n_terms!r}.")
 
     def _draw_masks(self, n: int, rng) -> np.ndarray:
@@ -223,7 +223,7 @@ def _fit_default_lightgbm(X, y, rng, n_jobs):
 
     m = X.shape[0]
     perm = rng.permutation(m)
-    n_val = max(1, int(round(_VALIDATION_SHARE * m)))
+    n_val = max(1, round(_VALIDATION_SHARE * m))
     val, train = perm[:n_val], perm[n_val:]
     seed = int(rng.randint(np.iinfo(np.int32).max))
     best = None

@@ -71,7 +71,7 @@ def test_single_component():
 
 
 def test_constant_function():
-    with pytest.raises(ValueError, match="same value .* nothing to explain"):
+    with pytest.raises(ValueError, match=r"same value .* nothing to explain"):
         ProxySPEXExplainer(lambda m: np.full(len(m), 2.5), components=5, budget=20).fit()
 
 

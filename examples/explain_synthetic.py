@@ -1,0 +1,45 @@
+"""Explain a synthetic function whose true interactions are known.
+
+A value function over 60 components hides 25 interactions of order up to 3. ProxySPEX
+spends 1,500 queries, then prints its strongest interactions next to the truth and its
+faithfulness (R² on 1,000 held-out masks).
+
+Run: python examples/explain_synthetic.py
+"""
+
+import time
+
+import numpy as np
+
+from spexlearn import ProxySPEXExplainer
+from spexlearn.datasets import make_sparse_function
+from spexlearn.metrics import faithfulness, support_recovery
+
+
+def main() -> None:
+    value_function, truth = make_sparse_function(
+        60, n_terms=25, max_order=3, random_state=0, intercept=1.0
+    )
+    start = time.perf_counter()
+    explainer = ProxySPEXExplainer(value_function, budget=1500, random_state=0).fit()
+    seconds = time.perf_counter() - start
+
+    print(f"ProxySPEX on {truth.n_components} components, {explainer.n_queries_} queries, "
+          f"{seconds:.1f} s\n")
+    print("strongest interactions found (Fourier coefficients):")
+    print(explainer.interactions_.top(8))
+    print("\ntrue coefficients of the same subsets:")
+    for subset in explainer.interactions_.top(8).subsets:
+        print(f"  {subset!s:<14} {truth[subset]:+.6f}")
+
+    masks = np.random.default_rng(1).integers(0, 2, size=(1000, truth.n_components))
+    r2 = faithfulness(explainer, masks, truth.evaluate(masks))
+    recovery = support_recovery(explainer.spectrum_, truth, tol=1e-6)
+    print(f"\nfaithfulness R² on 1,000 held-out masks: {r2:.4f}")
+    print(f"support recovery: precision {recovery.precision:.2f}, recall {recovery.recall:.2f}")
+    print("\nShapley values of the five most important components:")
+    print(explainer.interactions(index="shapley").top(5))
+
+
+if __name__ == "__main__":
+    main()
