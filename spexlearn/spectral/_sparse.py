@@ -48,6 +48,10 @@ def canonical_terms(
     orders = (rows != big).sum(axis=1)
     width = int(orders.max()) if orders.size else 0
     rows = rows[:, :width]
+    repeated = (rows[:, 1:] == rows[:, :-1]) & (rows[:, 1:] != big)
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.any(axis=1))[0])
+        raise ValueError(f"term {row} repeats a component; subsets are sets.")
     keys = [rows[:, j] for j in range(width - 1, -1, -1)] + [orders]
     perm = np.lexsort(keys)
     rows, coefs = rows[perm], coefs[perm]
@@ -137,6 +141,8 @@ class SparseSpectrum:
                 f"members must have one row per coefficient: got shape {members.shape} "
                 f"for {coefs.shape[0]} coefficients."
             )
+        if members.size and members.min() < -1:
+            raise ValueError("component indices must be >= 0 (-1 marks padding).")
         if members.size and members.max() >= n_components:
             raise ValueError(
                 f"a subset contains component {int(members.max())}, but there are only "
@@ -289,38 +295,41 @@ class SparseSpectrum:
         return out
 
     def _basis_blocks(self, masks: np.ndarray):
+        """Yield (row slice, basis block of shape (rows, n_terms)) chunk by chunk."""
         n_rows = max(1, _CHUNK_ELEMENTS // max(len(self), 1))
-        binary = _is_binary(masks)
         for start in range(0, masks.shape[0], n_rows):
             rows = slice(start, start + n_rows)
             chunk = masks[rows]
-            if binary:
-                yield rows, self._binary_basis(chunk.astype(bool, copy=False))
+            # Work on components x masks: gathering whole rows is a contiguous copy.
+            if _is_binary(chunk):
+                yield rows, self._binary_basis(chunk.T.astype(bool)).T
             else:
-                yield rows, self._multilinear_basis(chunk.astype(np.float64, copy=False))
+                yield rows, self._multilinear_basis(chunk.T.astype(np.float64)).T
 
     def _suffix_starts(self) -> np.ndarray:
         # Terms are sorted by order, so those of order > j form a suffix.
         return np.searchsorted(self._orders, np.arange(self._members.shape[1]), side="right")
 
-    def _binary_basis(self, x: np.ndarray) -> np.ndarray:
+    def _binary_basis(self, xt: np.ndarray) -> np.ndarray:
+        """Basis on 0/1 masks given transposed, (n, rows) -> (n_terms, rows)."""
         fourier = self.kind == FOURIER
-        acc = np.full((x.shape[0], len(self)), not fourier, dtype=bool)
+        acc = np.full((len(self), xt.shape[1]), not fourier, dtype=bool)
         for j, start in enumerate(self._suffix_starts()):
-            cols = x[:, self._members[start:, j]]
+            rows = xt[self._members[start:, j]]
             if fourier:
-                acc[:, start:] ^= cols
+                acc[start:] ^= rows
             else:
-                acc[:, start:] &= cols
+                acc[start:] &= rows
         if fourier:
             return 1.0 - 2.0 * acc
         return acc.astype(np.float64)
 
-    def _multilinear_basis(self, x: np.ndarray) -> np.ndarray:
-        factors = 1.0 - 2.0 * x if self.kind == FOURIER else x
-        acc = np.ones((x.shape[0], len(self)))
+    def _multilinear_basis(self, xt: np.ndarray) -> np.ndarray:
+        """Multilinear extension of the basis, (n, rows) -> (n_terms, rows)."""
+        factors = 1.0 - 2.0 * xt if self.kind == FOURIER else xt
+        acc = np.ones((len(self), xt.shape[1]))
         for j, start in enumerate(self._suffix_starts()):
-            acc[:, start:] *= factors[:, self._members[start:, j]]
+            acc[start:] *= factors[self._members[start:, j]]
         return acc
 
     # ------------------------------------------------------------ conversions
@@ -418,4 +427,6 @@ def _as_2d(masks, n_components: int) -> np.ndarray:
 def _is_binary(masks: np.ndarray) -> bool:
     if masks.dtype == bool:
         return True
+    if np.issubdtype(masks.dtype, np.integer):
+        return masks.size == 0 or (masks.min() >= 0 and masks.max() <= 1)
     return bool(np.all((masks == 0) | (masks == 1)))

@@ -235,3 +235,11 @@ def test_mobius_is_the_inclusion_exclusion_of_the_value_table(seed):
                 for sub in combinations(subset, t)
             )
             assert a[subset] == pytest.approx(expected, abs=1e-10)
+
+
+@pytest.mark.parametrize(
+    "members, match", [([[3, 3]], "repeats a component"), ([[0, -5]], "must be >= 0")]
+)
+def test_from_arrays_rejects_malformed_rows(members, match):
+    with pytest.raises(ValueError, match=match):
+        SparseSpectrum.from_arrays(np.array(members), [1.0], n_components=5)
