@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from numbers import Integral
 
@@ -43,12 +44,17 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         self.query_seconds_ = 0.0
         X, y = self._collect_samples(X, y, rng)
         self.n_queries_ = int(X.shape[0])
+        self._log(f"{self.n_queries_} samples ({self.query_seconds_:.2f} s in the value function)")
         # Multi-threaded BLAS on these small matrices is slower than one thread whenever
         # the cores are shared (its workers spin); n_jobs opts into more threads.
         with threadpool_limits(limits=self.n_jobs or 1, user_api="blas"):
             self.spectrum_ = self._fit_spectrum(X, y, rng)
         self.interactions_ = self.interactions()
         return self
+
+    def _log(self, message: str) -> None:
+        if self.verbose:
+            print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
 
     def _check_params(self) -> None:
         if self.index not in INDICES:

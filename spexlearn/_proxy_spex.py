@@ -70,6 +70,7 @@ class ProxySPEXExplainer(_BaseExplainer):
     n_jobs : int or None, default=None
         Threads for the default LightGBM proxy (None: 1).
     verbose : int, default=0
+        Above 0, report each stage of the fit on stderr.
 
     Attributes
     ----------
@@ -136,12 +137,16 @@ class ProxySPEXExplainer(_BaseExplainer):
     # ------------------------------------------------------------ spectrum
     def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:
         candidates = self._proxy_spectrum(X, y, rng)
-        self.n_candidates_ = len(candidates)
+        self._log(f"proxy {type(self.proxy_).__name__}: {len(candidates)} spectral terms")
         first = min(_max_terms(X), _MAX_PROXY_CANDIDATES)
         support = _keep_best_prefix(candidates, X, y, rng, "auto", limit=first)
+        self._log(f"kept {len(support) - 1} of the proxy's terms after cross-validation")
         if self.screen_residuals:
             support = _grow_support(support, X, y, self.max_order)
-        return _keep_best_prefix(support, X, y, rng, self.n_terms)
+            self._log(f"{len(support) - 1} terms after screening the residual")
+        spectrum = _keep_best_prefix(support, X, y, rng, self.n_terms)
+        self._log(f"final surrogate: {len(spectrum) - 1} terms")
+        return spectrum
 
     def _proxy_spectrum(self, X, y, rng) -> SparseSpectrum:
         n = X.shape[1]

@@ -142,3 +142,12 @@ def test_fixed_n_terms_keeps_that_many():
     f, _ = make_sparse_function(15, 10, 2, random_state=0)
     est = ProxySPEXExplainer(f, budget=300, n_terms=4, random_state=0).fit()
     assert len(est.spectrum_) == 5  # four terms and the empty set
+
+
+def test_verbose_reports_the_stages(capsys):
+    f, _ = make_sparse_function(10, 5, 2, random_state=0)
+    ProxySPEXExplainer(f, budget=200, random_state=0, verbose=1).fit()
+    err = capsys.readouterr().err
+    assert "200 samples" in err and "final surrogate" in err
+    ProxySPEXExplainer(f, budget=200, random_state=0).fit()
+    assert capsys.readouterr().err == ""
