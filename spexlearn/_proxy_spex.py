@@ -13,6 +13,7 @@ from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tre
 from .spectral import SparseSpectrum
 from .spectral._refit import least_squares, prefix_sizes, select_prefix_by_cv
 from .spectral._screen import screen_residual
+from .spectral._sparse import _pad
 
 __all__ = ["ProxySPEXExplainer"]
 
@@ -214,11 +215,8 @@ def _ranked_candidates(spectrum: SparseSpectrum, n: int, limit: int) -> SparseSp
     present = set(singles_found[:, 0].tolist()) if singles_found.size else set()
     missing = np.array([i for i in range(n) if i not in present], dtype=np.int64)
     width = max(members.shape[1], 1)
-    singles = np.full((len(missing), width), -1, dtype=np.int64)
-    singles[:, 0] = missing
-    padded = np.full((members.shape[0], width), -1, dtype=np.int64)
-    padded[:, : members.shape[1]] = members
-    ranked = np.vstack([padded, singles])[:limit]
+    singles = _pad(missing[:, None], width)
+    ranked = np.vstack([_pad(members, width), singles])[:limit]
     return SparseSpectrum.from_arrays(ranked, np.arange(len(ranked)), n)
 
 

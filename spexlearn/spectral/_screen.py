@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._sparse import SparseSpectrum
+from ._sparse import SparseSpectrum, _pad
 
 # Largest n**order * m product screened exhaustively (floating-point multiply-adds).
 EXHAUSTIVE_SCREEN_FLOPS = 4e9
@@ -99,10 +99,10 @@ def screen_residual(
     blocks_m, blocks_v = [], []
     for k in range(1, exhaustive_orders(n, m, max_order) + 1):
         members, values = all_order_correlations(Z, r, k)
-        blocks_m.append(_pad(members, max_order))
+        blocks_m.append(_pad(np.asarray(members, dtype=np.int64), max_order))
         blocks_v.append(values)
     members, values = extension_correlations(X, Z, r, support, max_order)
-    blocks_m.append(_pad(members, max_order))
+    blocks_m.append(_pad(np.asarray(members, dtype=np.int64), max_order))
     blocks_v.append(values)
     pool = SparseSpectrum.from_arrays(
         np.vstack(blocks_m), np.concatenate(blocks_v), n
@@ -119,9 +119,3 @@ def screen_residual(
     keep = np.array([s not in known for s in strong.subsets], dtype=bool)
     return strong.select(keep) if len(strong) else strong
 
-
-def _pad(members: np.ndarray, width: int) -> np.ndarray:
-    members = np.asarray(members, dtype=np.int64)
-    out = np.full((members.shape[0], width), -1, dtype=np.int64)
-    out[:, : members.shape[1]] = members
-    return out
