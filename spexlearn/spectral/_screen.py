@@ -96,26 +96,35 @@ def screen_residual(
     """
     m, n = X.shape
     Z = signs(X)
-    blocks_m, blocks_v = [], []
-    for k in range(1, exhaustive_orders(n, m, max_order) + 1):
-        members, values = all_order_correlations(Z, r, k)
-        blocks_m.append(_pad(np.asarray(members, dtype=np.int64), max_order))
-        blocks_v.append(values)
+    exhaustive = exhaustive_orders(n, m, max_order)
+    # Each exhaustive block lists every subset of its order exactly once.
+    blocks = [all_order_correlations(Z, r, k) for k in range(1, exhaustive + 1)]
     members, values = extension_correlations(X, Z, r, support, max_order)
-    blocks_m.append(_pad(np.asarray(members, dtype=np.int64), max_order))
-    blocks_v.append(values)
-    pool = SparseSpectrum.from_arrays(
-        np.vstack(blocks_m), np.concatenate(blocks_v), n
-    )
-    # Duplicates were summed by canonicalisation: count how often each subset appeared.
-    counts = SparseSpectrum.from_arrays(
-        np.vstack(blocks_m), np.ones(sum(len(v) for v in blocks_v)), n
-    ).coef
-    pool = pool.with_coef(pool.coef / counts)
+    # Extensions up to the exhaustive order repeat the blocks; the rest may repeat each
+    # other (S ∪ {j} from several S) with equal correlations, so keep one of each.
+    higher = (members >= 0).sum(axis=1) > exhaustive
+    blocks.append(_distinct(members[higher], values[higher]))
+    n_candidates = sum(len(v) for _, v in blocks)
     noise = np.sqrt(np.mean(r**2) / m)
-    threshold = noise * np.sqrt(2.0 * np.log(max(2 * len(pool), 2)))
-    strong = pool.select(np.abs(pool.coef) > threshold)
+    threshold = noise * np.sqrt(2.0 * np.log(max(2 * n_candidates, 2)))
+    # Only the few candidates above the threshold are canonicalised.
+    strong_m = [_pad(np.asarray(b, dtype=np.int64), max_order) for b, _ in blocks]
+    strong_v = [v for _, v in blocks]
+    above = [np.abs(v) > threshold for v in strong_v]
+    strong = SparseSpectrum.from_arrays(
+        np.vstack([b[a] for b, a in zip(strong_m, above)]),
+        np.concatenate([v[a] for v, a in zip(strong_v, above)]),
+        n,
+    )
     known = set(support.subsets)
     keep = np.array([s not in known for s in strong.subsets], dtype=bool)
     return strong.select(keep) if len(strong) else strong
 
+
+def _distinct(members: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One row per distinct subset (the first occurrence), members sorted within rows."""
+    if len(members) == 0:
+        return members, values
+    rows = np.sort(np.where(members < 0, np.iinfo(np.int64).max, members), axis=1)
+    _, first = np.unique(rows, axis=0, return_index=True)
+    return members[first], values[first]
