@@ -170,19 +170,30 @@ def _keep_best_prefix(candidates, X, y, rng, n_terms, limit=None) -> SparseSpect
     ranked = _ranked_candidates(candidates, X.shape[1], limit=limit)
     # Coefficients carry each term's rank through canonical reordering.
     rank = ranked.coef.astype(np.int64)
-    if n_terms == "auto":
-        design = np.hstack([np.ones((X.shape[0], 1)), ranked.basis(X)[:, np.argsort(rank)]])
-        best, _ = select_prefix_by_cv(design, y, prefix_sizes(len(ranked)), rng, n_fixed=1)
-    else:
+    if n_terms != "auto":
         best = min(int(n_terms), len(ranked))
-    return _refit(ranked.select(rank < best), X, y)
+        return _refit(ranked.select(rank < best), X, y)
+    design = _with_intercept(ranked.basis(X)[:, np.argsort(rank)])
+    best, _ = select_prefix_by_cv(design, y, prefix_sizes(len(ranked)), rng, n_fixed=1)
+    kept = rank < best
+    # The kept terms' columns, in canonical order, are already in the rank-ordered design.
+    return _refit(ranked.select(kept), X, y, design=design[:, np.r_[0, 1 + rank[kept]]])
 
 
-def _refit(terms: SparseSpectrum, X, y) -> SparseSpectrum:
-    """Least-squares coefficients of the non-empty ``terms`` plus the empty set."""
+def _refit(terms: SparseSpectrum, X, y, design=None) -> SparseSpectrum:
+    """Least-squares coefficients of the non-empty ``terms`` plus the empty set.
+
+    ``design``: the intercept column then the terms' basis columns, when already at hand.
+    """
     terms = terms.select(terms.orders > 0)
-    coef = least_squares(np.hstack([np.ones((X.shape[0], 1)), terms.basis(X)]), y)
+    if design is None:
+        design = _with_intercept(terms.basis(X))
+    coef = least_squares(design, y)
     return terms.with_coef(coef[1:]).add(SparseSpectrum([()], coef[:1], X.shape[1]))
+
+
+def _with_intercept(basis: np.ndarray) -> np.ndarray:
+    return np.hstack([np.ones((basis.shape[0], 1)), basis])
 
 
 def _grow_support(support: SparseSpectrum, X, y, max_order: int) -> SparseSpectrum:
@@ -211,9 +222,8 @@ def _ranked_candidates(spectrum: SparseSpectrum, n: int, limit: int) -> SparseSp
     """
     terms = spectrum.select(spectrum.orders > 0)
     members = terms.members[terms.ranking()]
-    singles_found = terms.members[terms.orders == 1]
-    present = set(singles_found[:, 0].tolist()) if singles_found.size else set()
-    missing = np.array([i for i in range(n) if i not in present], dtype=np.int64)
+    found = terms.members[terms.orders == 1, :1].reshape(-1)
+    missing = np.setdiff1d(np.arange(n, dtype=np.int64), found)
     width = max(members.shape[1], 1)
     singles = _pad(missing[:, None], width)
     ranked = np.vstack([_pad(members, width), singles])[:limit]
