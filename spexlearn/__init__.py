@@ -5,10 +5,19 @@ SPEX and ProxySPEX as scikit-learn estimators: they query a value function on ma
 landscape, and report the interactions among components.
 """
 
+from ._greedy import GreedyAblationExplainer
 from ._proxy_spex import ProxySPEXExplainer
+from ._spex import SPEXExplainer
 from .interactions import Interactions
 from .spectral import SparseSpectrum
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["Interactions", "ProxySPEXExplainer", "SparseSpectrum", "__version__"]
+__all__ = [
+    "GreedyAblationExplainer",
+    "Interactions",
+    "ProxySPEXExplainer",
+    "SPEXExplainer",
+    "SparseSpectrum",
+    "__version__",
+]

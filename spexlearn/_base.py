@@ -43,8 +43,10 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         self.query_seconds_ = 0.0
         X, y = self._collect_samples(X, y, rng)
-        self.n_queries_ = int(X.shape[0])
-        self._log(f"{self.n_queries_} samples ({self.query_seconds_:.2f} s in the value function)")
+        self._log(
+            f"{X.shape[0]} samples, {self.n_queries_} queried "
+            f"({self.query_seconds_:.2f} s in the value function)"
+        )
         # Multi-threaded BLAS on these small matrices is slower than one thread whenever
         # the cores are shared (its workers spin); n_jobs opts into more threads.
         with threadpool_limits(limits=self.n_jobs or 1, user_api="blas"):
@@ -70,6 +72,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
                 self, X, y, y_numeric=True, dtype=np.float64, ensure_min_samples=2
             )
             self._set_components(X.shape[1])
+            self.n_queries_ = int(X.shape[0])
             return X, y
         n = self._set_components(None if X is None else _n_columns(X))
         self._require_value_function()
@@ -133,10 +136,13 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         return int(budget)
 
     def _query(self, masks: np.ndarray) -> np.ndarray:
+        """Values of the masks; repeated masks are queried once."""
+        distinct, inverse = _distinct_rows(masks.astype(np.uint8))
         start = time.perf_counter()
-        values = self.value_function(masks.astype(np.uint8))
+        values = self.value_function(distinct)
         self.query_seconds_ += time.perf_counter() - start
-        values = _check_values(values, masks.shape[0])
+        self.n_queries_ = int(distinct.shape[0])
+        values = _check_values(values, distinct.shape[0])[inverse]
         if np.ptp(values) == 0:
             raise ValueError(
                 f"the value function returned the same value ({values[0]!r}) for all "
@@ -232,6 +238,19 @@ def draw_uniform_masks(n: int, count: int, rng: np.random.RandomState) -> np.nda
         extra = rng.randint(0, 2, size=(count - rows.shape[0], n)).astype(np.uint8)
         rows = _unique_rows(np.vstack([rows, extra]))
     return rows[:count]
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows in order of first occurrence, and the index of each row among them."""
+    packed = np.packbits(rows, axis=1)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if len(first) == len(rows):
+        return rows, np.arange(len(rows))
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rows[first[order]], rank[inverse.reshape(-1)]
 
 
 def _unique_rows(rows: np.ndarray) -> np.ndarray:

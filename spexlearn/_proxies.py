@@ -17,7 +17,9 @@ from math import comb
 
 import numpy as np
 
-from .spectral._sparse import SparseSpectrum
+from .spectral._design import design_size, make_design
+from .spectral._peeling import bin_transforms, every_mask, exhaustive_spectrum, peel
+from .spectral._sparse import SparseSpectrum, _pad
 from .spectral._trees import TreeArrays, trees_spectrum
 
 _Reader = Callable[[object], "list[TreeArrays] | None"]
@@ -506,9 +508,10 @@ _READERS: dict[tuple[str, str], _Reader] = {
 # Largest interaction basis a linear proxy is fitted on (columns), and the basis and sample
 # sizes of the black-box route.
 _MAX_LINEAR_COLUMNS = 50_000
-_MAX_BLACK_BOX_COLUMNS = 20_000
-_BLACK_BOX_SAMPLES = 8192
-_BLACK_BOX_CHUNK = 256
+# The black-box route's SPEX design: 256 bins in each of 3 groups.
+_BLACK_BOX_BITS = 8
+_BLACK_BOX_GROUPS = 3
+_MAX_EXHAUSTIVE_BLACK_BOX_N = 16
 
 
 def is_linear_model(model) -> bool:
@@ -563,24 +566,24 @@ def fit_linear_proxy(model, X: np.ndarray, y: np.ndarray, max_order: int):
 
 
 def black_box_spectrum(model, n: int, max_order: int, rng) -> SparseSpectrum:
-    """Estimate a cheap model's low-order Fourier coefficients by projection.
+    """Recover a cheap model's sparse Fourier spectrum with the SPEX decoder.
 
-    ``F(S) = E[f(x) (-1)^{|S ∩ x|}]`` over uniform masks, estimated from
-    ``_BLACK_BOX_SAMPLES`` predictions for every subset up to the largest order whose
-    basis has at most ``_MAX_BLACK_BOX_COLUMNS`` columns.
+    The model's predictions on a SPEX design with ``2**_BLACK_BOX_BITS`` bins per group
+    are decoded by peeling; for small n, when the design is no cheaper, on every mask.
+    The terms found are candidates: ProxySPEX refits them on the real samples.
     """
-    order = max(
-        [k for k in range(1, max_order + 1) if count_subsets(n, k) <= _MAX_BLACK_BOX_COLUMNS],
-        default=1,
-    )
-    terms = all_subsets_spectrum(n, order)
-    if len(terms) > _MAX_BLACK_BOX_COLUMNS:
-        terms = terms.select(np.arange(_MAX_BLACK_BOX_COLUMNS))
-    masks = rng.randint(0, 2, size=(_BLACK_BOX_SAMPLES, n)).astype(np.float64)
-    values = np.asarray(model.predict(masks), dtype=np.float64).reshape(-1)
-    totals = np.zeros(len(terms))
-    for start in range(0, len(masks), _BLACK_BOX_CHUNK):
-        rows = slice(start, start + _BLACK_BOX_CHUNK)
-        totals += terms.basis(masks[rows]).T @ values[rows]
-    spectrum = terms.with_coef(totals / len(masks))
-    return spectrum.add(SparseSpectrum([()], [values.mean()], n))
+    t = min(max_order, n)
+    bits = min(_BLACK_BOX_BITS, n)
+    if n <= _MAX_EXHAUSTIVE_BLACK_BOX_N and 2**n <= design_size(n, t, bits, _BLACK_BOX_GROUPS):
+        masks = every_mask(n)
+        return exhaustive_spectrum(masks, _predictions(model, masks), max_order)
+    design = make_design(n, t, bits, _BLACK_BOX_GROUPS, rng)
+    values = _predictions(model, design.masks())
+    found = peel(bin_transforms(values, design), design, max_order=max_order)
+    width = max(1, found.members.shape[1])
+    spectrum = SparseSpectrum.from_arrays(_pad(found.members, width), found.coefs, n)
+    return spectrum.add(SparseSpectrum([()], [0.0], n))
+
+
+def _predictions(model, masks: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(masks.astype(np.float64)), dtype=np.float64).reshape(-1)

@@ -11,9 +11,7 @@ from sklearn.base import clone
 from ._base import _BaseExplainer, draw_uniform_masks
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
 from .spectral import SparseSpectrum
-from .spectral._refit import least_squares, prefix_sizes, select_prefix_by_cv
-from .spectral._screen import screen_residual
-from .spectral._sparse import _pad
+from .spectral._support import grow_support, keep_best_prefix, max_terms
 
 __all__ = ["ProxySPEXExplainer"]
 
@@ -23,8 +21,6 @@ _SEARCH_LEARNING_RATE = 0.1
 _SEARCH_MAX_TREES = 1000
 _SEARCH_PATIENCE = 50
 _VALIDATION_SHARE = 0.2
-# Residual screening rounds after the proxy's terms are refitted.
-_MAX_SCREEN_ROUNDS = 8
 # The proxy's strongest terms considered before the residual screens add the rest.
 _MAX_PROXY_CANDIDATES = 500
 
@@ -82,7 +78,7 @@ class ProxySPEXExplainer(_BaseExplainer):
     proxy_ : regressor
         The fitted proxy.
     n_queries_ : int
-        Number of (mask, value) samples the fit used.
+        Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
     query_seconds_ : float
         Time spent inside the value function.
     component_names_ : list of str
@@ -139,13 +135,13 @@ class ProxySPEXExplainer(_BaseExplainer):
     def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:
         candidates = self._proxy_spectrum(X, y, rng)
         self._log(f"proxy {type(self.proxy_).__name__}: {len(candidates)} spectral terms")
-        first = min(_max_terms(X), _MAX_PROXY_CANDIDATES)
-        support = _keep_best_prefix(candidates, X, y, rng, "auto", limit=first)
+        first = min(max_terms(X), _MAX_PROXY_CANDIDATES)
+        support = keep_best_prefix(candidates, X, y, rng, "auto", limit=first)
         self._log(f"kept {len(support) - 1} of the proxy's terms after cross-validation")
         if self.screen_residuals:
-            support = _grow_support(support, X, y, self.max_order)
+            support = grow_support(support, X, y, self.max_order)
             self._log(f"{len(support) - 1} terms after screening the residual")
-        spectrum = _keep_best_prefix(support, X, y, rng, self.n_terms)
+        spectrum = keep_best_prefix(support, X, y, rng, self.n_terms)
         self._log(f"final surrogate: {len(spectrum) - 1} terms")
         return spectrum
 
@@ -162,72 +158,6 @@ class ProxySPEXExplainer(_BaseExplainer):
         if spectrum is None:
             spectrum = black_box_spectrum(self.proxy_, n, self.max_order, rng)
         return spectrum
-
-
-def _keep_best_prefix(candidates, X, y, rng, n_terms, limit=None) -> SparseSpectrum:
-    """Rank the terms, keep the best prefix (by CV, or ``n_terms``), refit on all samples."""
-    limit = _max_terms(X) if limit is None else limit
-    ranked = _ranked_candidates(candidates, X.shape[1], limit=limit)
-    # Coefficients carry each term's rank through canonical reordering.
-    rank = ranked.coef.astype(np.int64)
-    if n_terms != "auto":
-        best = min(int(n_terms), len(ranked))
-        return _refit(ranked.select(rank < best), X, y)
-    design = _with_intercept(ranked.basis(X)[:, np.argsort(rank)])
-    best, _ = select_prefix_by_cv(design, y, prefix_sizes(len(ranked)), rng, n_fixed=1)
-    kept = rank < best
-    # The kept terms' columns, in canonical order, are already in the rank-ordered design.
-    return _refit(ranked.select(kept), X, y, design=design[:, np.r_[0, 1 + rank[kept]]])
-
-
-def _refit(terms: SparseSpectrum, X, y, design=None) -> SparseSpectrum:
-    """Least-squares coefficients of the non-empty ``terms`` plus the empty set.
-
-    ``design``: the intercept column then the terms' basis columns, when already at hand.
-    """
-    terms = terms.select(terms.orders > 0)
-    if design is None:
-        design = _with_intercept(terms.basis(X))
-    coef = least_squares(design, y)
-    return terms.with_coef(coef[1:]).add(SparseSpectrum([()], coef[:1], X.shape[1]))
-
-
-def _with_intercept(basis: np.ndarray) -> np.ndarray:
-    return np.hstack([np.ones((basis.shape[0], 1)), basis])
-
-
-def _grow_support(support: SparseSpectrum, X, y, max_order: int) -> SparseSpectrum:
-    """Add the terms the proxy missed, screening the residual until nothing new appears."""
-    limit = _max_terms(X)
-    for _ in range(_MAX_SCREEN_ROUNDS):
-        residual = y - support.evaluate(X)
-        new = screen_residual(X, residual, support, max_order)
-        room = limit - (len(support) - 1)
-        if len(new) == 0 or room <= 0:
-            break
-        new = new.top(room)
-        support = _refit(support.add(new.with_coef(np.zeros(len(new)))), X, y)
-    return support
-
-
-def _max_terms(X) -> int:
-    """At most one term per two samples, so every refit stays overdetermined."""
-    return max(1, X.shape[0] // 2)
-
-
-def _ranked_candidates(spectrum: SparseSpectrum, n: int, limit: int) -> SparseSpectrum:
-    """The strongest non-empty terms, then any missing singletons; at most ``limit``.
-
-    The coefficient of each returned term is its rank (0 = strongest).
-    """
-    terms = spectrum.select(spectrum.orders > 0)
-    members = terms.members[terms.ranking()]
-    found = terms.members[terms.orders == 1, :1].reshape(-1)
-    missing = np.setdiff1d(np.arange(n, dtype=np.int64), found)
-    width = max(members.shape[1], 1)
-    singles = _pad(missing[:, None], width)
-    ranked = np.vstack([_pad(members, width), singles])[:limit]
-    return SparseSpectrum.from_arrays(ranked, np.arange(len(ranked)), n)
 
 
 def _fit_default_lightgbm(X, y, rng, n_jobs):

@@ -7,16 +7,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from spexlearn import ProxySPEXExplainer
+from spexlearn import ProxySPEXExplainer, SPEXExplainer
 from spexlearn._base import draw_uniform_masks
 from spexlearn.datasets import make_sparse_function
 
 # Every check passes; nothing is expected to fail.
-EXPECTED_FAILURES: dict[str, dict[str, str]] = {"ProxySPEXExplainer": {}}
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {"ProxySPEXExplainer": {}, "SPEXExplainer": {}}
 
 
 @parametrize_with_checks(
-    [ProxySPEXExplainer(budget=100, random_state=0)],
+    [ProxySPEXExplainer(budget=100, random_state=0), SPEXExplainer(random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILURES[type(est).__name__],
 )
 def test_sklearn_compatible(estimator, check):
