@@ -25,6 +25,7 @@ from .spectral._peeling import (
     is_every_mask,
     peel,
 )
+from .spectral._screen import exhaustive_orders
 from .spectral._sparse import _pad
 from .spectral._support import grow_support, keep_best_prefix, max_terms
 
@@ -33,6 +34,8 @@ __all__ = ["SPEXExplainer"]
 # Bins per group (as bits) when no budget is given: 64 bins, enough for a few dozen terms.
 _DEFAULT_BITS = 6
 _DECODERS = ("soft", "hard")
+# Residual energy, as a share of the values' variance, that is only rounding.
+_NEGLIGIBLE_RESIDUAL = 1e-12
 
 
 class SPEXExplainer(_BaseExplainer):
@@ -254,11 +257,25 @@ class SPEXExplainer(_BaseExplainer):
         found = SparseSpectrum.from_arrays(
             _pad(result.members, max(1, result.members.shape[1])), result.coefs, X.shape[1]
         )
-        spectrum = keep_best_prefix(
-            found, X, y, rng, self.n_terms, limit=max_terms(X), add_singletons=False
-        )
+        limit = max_terms(X)
+        spectrum = keep_best_prefix(found, X, y, rng, "auto", limit, add_singletons=False)
+        if _worth_screening(spectrum, X, y, self.max_order):
+            # Terms that collide in every group (a stopping set) are out of the peeling's
+            # reach; when every pair is cheap to screen, the residual finds them.
+            spectrum = grow_support(spectrum, X, y, self.max_order)
+            self._log(f"{len(spectrum) - 1} terms after screening the residual")
+        spectrum = keep_best_prefix(spectrum, X, y, rng, self.n_terms, limit, add_singletons=False)
         self._log(f"final surrogate: {len(spectrum) - 1} terms")
         return spectrum
+
+def _worth_screening(spectrum: SparseSpectrum, X, y, max_order: int) -> bool:
+    """Screen only when pairs are screened exhaustively and a real residual is left."""
+    m, n = X.shape
+    if exhaustive_orders(n, m, max_order) < min(2, max_order):
+        return False
+    residual = y - spectrum.evaluate(X)
+    return float(residual @ residual) > _NEGLIGIBLE_RESIDUAL * float(((y - y.mean()) ** 2).sum())
+
 
 def _top_with_intercept(spectrum: SparseSpectrum, k: int) -> SparseSpectrum:
     terms = spectrum.select(spectrum.orders > 0).top(k)
