@@ -81,7 +81,8 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         else:
             X = _check_masks(X, n)
         self.n_features_in_ = n
-        return X.astype(np.float64), self._query(X)
+        # Queried masks are 0/1 by construction: uint8 keeps (m, n) at one byte a cell.
+        return X, self._query(X)
 
     def _set_components(self, n_from_data: int | None) -> int:
         names = _names_from(self.components, self.value_function, n_from_data)

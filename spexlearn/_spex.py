@@ -224,14 +224,14 @@ class SPEXExplainer(_BaseExplainer):
         n = X.shape[1]
         self.design_ = None
         self.n_peeled_ = 0
-        binary = bool(np.isin(X, (0.0, 1.0)).all())
+        binary = X.dtype == np.uint8 or bool(np.isin(X, (0.0, 1.0)).all())
         if binary and is_every_mask(X):
             self.fit_mode_ = "exhaustive"
             spectrum = exhaustive_spectrum(X, y, self.max_order)
             if self.n_terms != "auto":
                 spectrum = _top_with_intercept(spectrum, int(self.n_terms))
             return spectrum
-        design = parse_design(X.astype(np.uint8), self._order(n), self.n_groups) if (
+        design = parse_design(np.asarray(X, np.uint8), self._order(n), self.n_groups) if (
             binary and n >= 2
         ) else None
         if design is None:
@@ -259,12 +259,16 @@ class SPEXExplainer(_BaseExplainer):
         )
         limit = max_terms(X)
         spectrum = keep_best_prefix(found, X, y, rng, "auto", limit, add_singletons=False)
-        if _worth_screening(spectrum, X, y, self.max_order):
+        screen = _worth_screening(spectrum, X, y, self.max_order)
+        if screen:
             # Terms that collide in every group (a stopping set) are out of the peeling's
             # reach; when every pair is cheap to screen, the residual finds them.
             spectrum = grow_support(spectrum, X, y, self.max_order)
             self._log(f"{len(spectrum) - 1} terms after screening the residual")
-        spectrum = keep_best_prefix(spectrum, X, y, rng, self.n_terms, limit, add_singletons=False)
+        if screen or self.n_terms != "auto":
+            spectrum = keep_best_prefix(
+                spectrum, X, y, rng, self.n_terms, limit, add_singletons=False
+            )
         self._log(f"final surrogate: {len(spectrum) - 1} terms")
         return spectrum
 
