@@ -5,7 +5,7 @@ Tree ensembles from scikit-learn, LightGBM and XGBoost are read into plain node 
 then exact. Models are recognised by the names of their classes, so no library is ever
 imported here: a model can only come from a library that is already loaded. Linear models
 are fitted on an explicit interaction basis and read off their coefficients; any other
-regressor is a black box whose low-order spectrum is estimated from its predictions.
+regressor is a black box whose spectrum the SPEX decoder recovers from its predictions.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ class ProxySPEXExplainer(_BaseExplainer):
         Any scikit-learn regressor (cloned, never fitted in place). Tree ensembles
         (LightGBM, XGBoost, scikit-learn trees, forests and boosting) are read exactly;
         linear models from ``sklearn.linear_model`` are fitted on the Fourier basis of
-        every subset up to ``max_order``; anything else is treated as a cheap black box.
+        every subset up to ``max_order``; anything else is treated as a cheap black box
+        whose spectrum the SPEX decoder recovers from its predictions on a coded design.
         None: LightGBM whose depth and number of trees are chosen by early stopping on a
         validation split.
     budget : int, default=1000
