@@ -63,6 +63,9 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
             raise ValueError(f"index={self.index!r} is unknown; choose one of {INDICES}.")
         if not isinstance(self.max_order, Integral) or self.max_order < 1:
             raise ValueError(f"max_order must be an integer >= 1, got {self.max_order!r}.")
+        n_terms = self.n_terms
+        if not (n_terms == "auto" or (isinstance(n_terms, Integral) and n_terms >= 1)):
+            raise ValueError(f"n_terms must be 'auto' or an integer >= 1, got {n_terms!r}.")
 
     def _collect_samples(self, X, y, rng) -> tuple[np.ndarray, np.ndarray]:
         if y is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from numbers import Integral
 
 import numpy as np
 from sklearn.base import clone
@@ -122,12 +121,6 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        n_terms = self.n_terms
-        if not (n_terms == "auto" or (isinstance(n_terms, Integral) and n_terms >= 1)):
-            raise ValueError(f"n_terms must be 'auto' or an integer >= 1, got {self.n_terms!r}.")
 
     def _draw_masks(self, n: int, rng) -> np.ndarray:
         return draw_uniform_masks(n, self._check_budget(n, self.budget), rng)

@@ -149,9 +149,6 @@ class SPEXExplainer(_BaseExplainer):
             raise ValueError(f"n_groups must be an integer >= 1, got {self.n_groups!r}.")
         if self.decoder not in _DECODERS:
             raise ValueError(f"decoder={self.decoder!r} is unknown; choose one of {_DECODERS}.")
-        n_terms = self.n_terms
-        if not (n_terms == "auto" or (isinstance(n_terms, Integral) and n_terms >= 1)):
-            raise ValueError(f"n_terms must be 'auto' or an integer >= 1, got {self.n_terms!r}.")
         budget = self.budget
         if budget is not None and (not isinstance(budget, Integral) or budget < 1):
             raise ValueError(f"budget must be None or a positive integer, got {budget!r}.")
