@@ -1,0 +1,282 @@
+"""What every value function shares: distinct masks, an on-disk cache, batches, progress, workers.
+
+A value function maps masks ``(m, n)`` (1 = kept) to values ``(m,)``. The base class
+computes each distinct mask once, in batches whose composition depends only on the whole
+request (so a resumed run computes exactly what the uninterrupted one would), appends every
+finished batch to an optional cache file, and spreads batches over Ray actors on request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+__all__ = ["Ablation", "MaskCache"]
+
+BACKENDS = ("local", "ray")
+_CACHE_FORMAT = 1
+
+
+class Ablation:
+    """Base of the ablation value functions (``masks -> values``).
+
+    Subclasses set ``component_names`` and implement ``_evaluate(masks)`` for a batch of
+    distinct masks, and ``_fingerprint()``: the settings that determine the values (a
+    cache file written under other settings is refused).
+
+    Parameters
+    ----------
+    cache : str, Path or None
+        A file that keeps every computed value. An interrupted run that is started again
+        with the same file queries nothing twice. None: values live in memory only.
+    batch_size : int
+        Masks per batch handed to ``_evaluate``.
+    progress : bool
+        Show a progress bar while computing.
+    backend : {"local", "ray"}
+        "ray": batches go to ``n_workers`` Ray actors, each holding its own copy of the
+        value function (a language model reloads once per actor). Starts a local Ray
+        instance unless one is running (``ray.init(address=...)`` first for a cluster).
+    n_workers : int or None
+        Ray actors (None: 2).
+    """
+
+    component_names: list[str]
+
+    def __init__(self, *, cache=None, batch_size=32, progress=True, backend="local",
+                 n_workers=None):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend={backend!r} is unknown; choose one of {BACKENDS}.")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        self.cache = cache
+        self.batch_size = batch_size
+        self.progress = progress
+        self.backend = backend
+        self.n_workers = n_workers
+        self._memory: dict[bytes, float] = {}
+        self._store: MaskCache | None = None
+        self.n_evaluated_ = 0
+
+    # ------------------------------------------------------------- protocol
+    @property
+    def n_components(self) -> int:
+        return len(self.component_names)
+
+    def __sklearn_clone__(self):
+        # Cloning an explainer must not copy (or reload) a model.
+        return self
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_store"] = None
+        state["_memory"] = {}
+        return state
+
+    def _evaluate(self, masks: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fingerprint(self) -> dict:
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """A hash of the settings that determine the values."""
+        text = json.dumps(self._fingerprint(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # ---------------------------------------------------------------- call
+    def __call__(self, masks) -> np.ndarray:
+        masks = _as_masks(masks, self.n_components)
+        keys = _keys(masks)
+        distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        self._open_store()
+        values = self._values_of(masks[first], distinct)
+        return values[inverse.reshape(-1)]
+
+    def _sort_key(self, masks: np.ndarray) -> np.ndarray | None:
+        """Optional order of the distinct masks before batching (e.g. by prompt length)."""
+        return None
+
+    def _values_of(self, masks: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        # Batches follow from the whole request alone (distinct masks in sorted order), so
+        # a resumed request recomputes exactly the batches an uninterrupted one would.
+        sort_key = self._sort_key(masks)
+        order = np.arange(len(keys)) if sort_key is None else np.argsort(sort_key, kind="stable")
+        batches = [order[s : s + self.batch_size] for s in range(0, len(keys), self.batch_size)]
+        todo = [b for b in batches if any(bytes(keys[i]) not in self._memory for i in b)]
+        n_todo = sum(len(b) for b in todo)
+        with tqdm(total=n_todo, disable=not self.progress or n_todo == 0,
+                  desc=type(self).__name__, unit="mask") as bar:
+            for batch, values in self._run(masks, todo):
+                self._remember(masks[batch], keys[batch], values)
+                bar.update(len(batch))
+        return np.array([self._memory[bytes(k)] for k in keys])
+
+    def _run(self, masks: np.ndarray, batches: list[np.ndarray]):
+        if self.backend == "ray" and batches:
+            yield from _run_on_ray(self, masks, batches)
+            return
+        for batch in batches:
+            yield batch, self._checked(self._evaluate(masks[batch]), len(batch))
+
+    def _checked(self, values, count: int) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if values.shape != (count,) or not np.isfinite(values).all():
+            raise ValueError(
+                f"{type(self).__name__} produced {values.shape} values (non-finite: "
+                f"{int((~np.isfinite(values)).sum())}) for {count} masks."
+            )
+        return values
+
+    def _remember(self, masks, keys, values) -> None:
+        for key, value in zip(keys, values, strict=True):
+            self._memory[bytes(key)] = float(value)
+        self.n_evaluated_ += len(values)
+        if self._store is not None:
+            self._store.append(masks, values)
+
+    def _open_store(self) -> None:
+        if self.cache is None or self._store is not None:
+            return
+        self._store = MaskCache(self.cache, self.n_components, self.fingerprint())
+        self._memory.update(self._store.load())
+
+
+def _as_masks(masks, n: int) -> np.ndarray:
+    masks = np.asarray(masks)
+    if masks.ndim != 2 or masks.shape[1] != n:
+        raise ValueError(
+            f"masks must have shape (n_masks, {n}) for {n} components, got {masks.shape}."
+        )
+    if not np.isin(masks, (0, 1)).all():
+        raise ValueError("masks must hold 0 (ablated) or 1 (kept) only.")
+    return masks.astype(np.uint8)
+
+
+def _keys(masks: np.ndarray) -> np.ndarray:
+    packed = np.packbits(masks, axis=1)
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
+class MaskCache:
+    """An append-only file of (mask, value) records, written one whole batch at a time.
+
+    Layout: a JSON header line, then blocks of ``[count: uint32][count records]``, a record
+    being the packed mask then a float64. A block cut short by a crash is ignored on
+    reading and overwritten by the next append.
+    """
+
+    def __init__(self, path, n_components: int, fingerprint: str):
+        self.path = Path(path)
+        self.n_components = n_components
+        self.fingerprint = fingerprint
+        self._mask_bytes = (n_components + 7) // 8
+        self._valid_end: int | None = None
+
+    def _header(self) -> bytes:
+        header = {"spexlearn-cache": _CACHE_FORMAT, "n_components": self.n_components,
+                  "fingerprint": self.fingerprint}
+        return (json.dumps(header, sort_keys=True) + "\n").encode()
+
+    def load(self) -> dict[bytes, float]:
+        """Every complete record; creates the file (with its header) if it is missing."""
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(self._header())
+            self._valid_end = len(self._header())
+            return {}
+        data = self.path.read_bytes()
+        header, _, body = data.partition(b"\n")
+        self._check_header(header)
+        records, used = self._parse(body)
+        self._valid_end = len(header) + 1 + used
+        return records
+
+    def _check_header(self, line: bytes) -> None:
+        try:
+            header = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(
+                f"{self.path} is not a spexlearn cache file; choose another cache path."
+            ) from exc
+        expected = json.loads(self._header())
+        if header != expected:
+            raise ValueError(
+                f"the cache file {self.path} was written for another value function "
+                f"({header.get('n_components')} components, settings "
+                f"{header.get('fingerprint')}; now {self.n_components}, "
+                f"{self.fingerprint}): delete it or choose another cache path."
+            )
+
+    def _parse(self, body: bytes) -> tuple[dict[bytes, float], int]:
+        record = np.dtype([("mask", np.void, self._mask_bytes), ("value", "<f8")])
+        records: dict[bytes, float] = {}
+        position = 0
+        while position + 4 <= len(body):
+            count = int(np.frombuffer(body, "<u4", 1, position)[0])
+            end = position + 4 + count * record.itemsize
+            if end > len(body):
+                break
+            block = np.frombuffer(body, record, count, position + 4)
+            records.update(zip(map(bytes, block["mask"]), block["value"].tolist(), strict=True))
+            position = end
+        return records, position
+
+    def append(self, masks: np.ndarray, values: np.ndarray) -> None:
+        record = np.dtype([("mask", np.void, self._mask_bytes), ("value", "<f8")])
+        block = np.empty(len(values), record)
+        block["mask"] = _keys(masks)
+        block["value"] = values
+        with open(self.path, "r+b") as handle:
+            handle.seek(self._valid_end)
+            handle.write(np.uint32(len(values)).tobytes() + block.tobytes())
+            handle.truncate()
+            handle.flush()
+            os.fsync(handle.fileno())
+            self._valid_end = handle.tell()
+
+
+def _run_on_ray(ablation: Ablation, masks: np.ndarray, batches: list[np.ndarray]):
+    """Yield (batch, values) as Ray actors finish them, each actor busy with one at a time."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(
+            "backend='ray' needs Ray: pip install 'spexlearn[distributed]' (or ray)."
+        ) from exc
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    worker_class = ray.remote(_Worker)
+    workers = [worker_class.remote(ablation) for _ in range(ablation.n_workers or 2)]
+    pending: dict = {}
+    queue = list(batches)
+    for worker in workers:
+        if queue:
+            batch = queue.pop(0)
+            pending[worker.evaluate.remote(masks[batch])] = (worker, batch)
+    try:
+        while pending:
+            [done], _ = ray.wait(list(pending), num_returns=1)
+            worker, batch = pending.pop(done)
+            yield batch, ablation._checked(ray.get(done), len(batch))
+            if queue:
+                nxt = queue.pop(0)
+                pending[worker.evaluate.remote(masks[nxt])] = (worker, nxt)
+    finally:
+        for worker in workers:
+            ray.kill(worker)
+
+
+class _Worker:
+    """A Ray actor holding one copy of the value function."""
+
+    def __init__(self, ablation: Ablation):
+        self.ablation = ablation
+
+    def evaluate(self, masks: np.ndarray) -> np.ndarray:
+        return self.ablation._evaluate(masks)

