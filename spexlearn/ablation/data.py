@@ -1,0 +1,172 @@
+"""DataAblation: a model's output at a test point when training rows or groups are removed."""
+
+from __future__ import annotations
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone, is_classifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
+
+from ._base import Ablation
+
+__all__ = ["DataAblation"]
+
+OUTPUTS = ("auto", "predict", "decision_function", "predict_proba")
+
+
+class DataAblation(Ablation):
+    """The output of an estimator refitted on the kept training rows (or groups).
+
+    Each mask keeps some training rows (or groups of rows); the estimator is cloned,
+    refitted on them, and its output at ``x_test`` is the value. A kept set it cannot be
+    fitted on (no rows, one class for a classifier, or any ``ValueError`` from ``fit``,
+    such as fewer rows than ``n_neighbors``) gives the output of a prior-only dummy model
+    fitted on the kept labels (all training labels when none are kept).
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        Cloned for every refit, never fitted in place.
+    X_train : array-like of shape (n_samples, n_features)
+    y_train : array-like of shape (n_samples,)
+    x_test : array-like of shape (n_features,) or (1, n_features)
+        The point whose output is explained.
+    groups : array-like of shape (n_samples,) or None
+        Group label of each training row: components are the groups (sorted). None:
+        every row is a component.
+    output : {"auto", "predict", "decision_function", "predict_proba"}
+        "auto": the probability of ``target_class`` for classifiers with
+        ``predict_proba``, else ``decision_function`` if there is one, else ``predict``.
+    target_class : label or None
+        The class whose probability (or decision value, binary) is the output. None:
+        the class predicted for ``x_test`` by the model fitted on all rows.
+    n_jobs : int or None
+        Refits run in parallel with joblib.
+    cache, batch_size, progress, backend, n_workers
+        See :class:`~spexlearn.ablation.Ablation`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from spexlearn.ablation import DataAblation
+    >>> X = np.arange(12.0).reshape(6, 2); y = X.sum(axis=1)
+    >>> value = DataAblation(Ridge(), X, y, X[0], progress=False)
+    >>> value(np.ones((1, 6), dtype=int)).round(3)
+    array([1.22])
+    """
+
+    def __init__(self, estimator, X_train, y_train, x_test, *, groups=None, output="auto",
+                 target_class=None, n_jobs=None, cache=None, batch_size=32, progress=True,
+                 backend="local", n_workers=None):
+        super().__init__(cache=cache, batch_size=batch_size, progress=progress,
+                         backend=backend, n_workers=n_workers)
+        if output not in OUTPUTS:
+            raise ValueError(f"output={output!r} is unknown; choose one of {OUTPUTS}.")
+        self.estimator = estimator
+        self.X_train = np.asarray(X_train)
+        self.y_train = np.asarray(y_train)
+        if len(self.X_train) != len(self.y_train) or len(self.X_train) == 0:
+            raise ValueError(
+                f"X_train has {len(self.X_train)} rows and y_train {len(self.y_train)}: give "
+                "one label per training row (at least one row)."
+            )
+        self.x_test = np.asarray(x_test).reshape(1, -1)
+        if self.x_test.shape[1] != self.X_train.reshape(len(self.X_train), -1).shape[1]:
+            raise ValueError(
+                f"x_test has {self.x_test.shape[1]} features but X_train has "
+                f"{self.X_train.reshape(len(self.X_train), -1).shape[1]}."
+            )
+        self.n_jobs = n_jobs
+        self._members, self.component_names = _components(groups, len(self.X_train))
+        full = clone(estimator).fit(self.X_train, self.y_train)
+        self.output = _resolve_output(full, output)
+        self.target_class = _resolve_class(full, self.x_test, self.output, target_class)
+
+    def _fingerprint(self) -> dict:
+        return {"kind": "data", "estimator": repr(self.estimator), "output": self.output,
+                "target_class": self.target_class, "n_rows": len(self.X_train),
+                "data": _digest(self.X_train, self.y_train, self.x_test),
+                "components": self.component_names}
+
+    def _evaluate(self, masks: np.ndarray) -> np.ndarray:
+        rows = [np.concatenate([self._members[j] for j in np.flatnonzero(mask)] or [[]])
+                .astype(np.int64) for mask in masks]
+        jobs = (delayed(self._refit_value)(kept) for kept in rows)
+        return np.array(Parallel(n_jobs=self.n_jobs)(jobs), dtype=np.float64)
+
+    def _refit_value(self, kept: np.ndarray) -> float:
+        X, y = (self.X_train[kept], self.y_train[kept]) if kept.size else (
+            self.X_train, self.y_train
+        )
+        fittable = kept.size > 0 and not (
+            is_classifier(self.estimator) and len(np.unique(y)) < 2
+        )
+        if fittable:
+            try:
+                model = clone(self.estimator).fit(X, y)
+                return _output_value(model, self.x_test, self.output, self.target_class)
+            except ValueError:
+                pass  # too few rows for this estimator (e.g. fewer than n_neighbors)
+        dummy = DummyClassifier(strategy="prior") if is_classifier(self.estimator) else (
+            DummyRegressor()
+        )
+        return _output_value(dummy.fit(X, y), self.x_test, self.output, self.target_class)
+
+
+def _components(groups, n_rows: int) -> tuple[list[np.ndarray], list[str]]:
+    if groups is None:
+        return [np.array([i]) for i in range(n_rows)], [f"row {i}" for i in range(n_rows)]
+    groups = np.asarray(groups)
+    if groups.shape != (n_rows,):
+        raise ValueError(f"groups must have one label per training row ({n_rows}).")
+    labels = np.unique(groups)
+    return [np.flatnonzero(groups == g) for g in labels], [str(g) for g in labels]
+
+
+def _resolve_output(model, output: str) -> str:
+    if output != "auto":
+        if not hasattr(model, output):
+            raise ValueError(f"{type(model).__name__} has no {output}; choose another output.")
+        return output
+    if is_classifier(model) and hasattr(model, "predict_proba"):
+        return "predict_proba"
+    if hasattr(model, "decision_function"):
+        return "decision_function"
+    return "predict"
+
+
+def _resolve_class(model, x_test, output: str, target_class):
+    if output == "predict":
+        return None
+    classes = list(getattr(model, "classes_", []))
+    if target_class is None:
+        return model.predict(x_test)[0].item() if classes else None
+    if classes and target_class not in classes:
+        raise ValueError(f"target_class={target_class!r} is not one of the classes {classes}.")
+    return target_class
+
+
+def _output_value(model, x_test, output: str, target_class) -> float:
+    if not hasattr(model, output):
+        return 0.0  # a prior-only dummy has no decision function: no preference
+    result = np.asarray(getattr(model, output)(x_test))
+    classes = list(getattr(model, "classes_", []))
+    if output == "predict_proba":
+        if target_class not in classes:
+            return 0.0  # the kept rows never show this class
+        return float(result[0, classes.index(target_class)])
+    if output == "decision_function" and result.ndim == 2:
+        return float(result[0, classes.index(target_class)])
+    if output == "decision_function" and classes and target_class == classes[0]:
+        return -float(result.reshape(-1)[0])  # binary: the score points to classes_[1]
+    return float(result.reshape(-1)[0])
+
+
+def _digest(*arrays) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,156 @@
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neighbors import KNeighborsRegressor
+
+from spexlearn import ProxySPEXExplainer, SPEXExplainer
+from spexlearn.ablation import Ablation, DataAblation, MaskCache
+from spexlearn.datasets import make_sparse_function
+
+
+class Counting(Ablation):
+    """A cheap value function over a known spectrum that records every batch."""
+
+    def __init__(self, n=10, fail_after=None, **kwargs):
+        super().__init__(progress=False, **kwargs)
+        self.function, self.truth = make_sparse_function(n, n_terms=6, max_order=2,
+                                                         random_state=0)
+        self.component_names = [f"c{i}" for i in range(n)]
+        self.batches = []
+        self.fail_after = fail_after
+
+    def _fingerprint(self):
+        return {"kind": "counting", "n": self.n_components}
+
+    def _evaluate(self, masks):
+        if self.fail_after is not None and len(self.batches) >= self.fail_after:
+            raise KeyboardInterrupt("simulated crash")
+        self.batches.append(masks.copy())
+        # A value that depends on the batch it was computed in, like padded LM batches.
+        return self.truth.evaluate(masks) + 1e-9 * len(masks)
+
+
+def _masks(n, m, seed=0):
+    return np.random.RandomState(seed).randint(0, 2, size=(m, n))
+
+
+def test_distinct_masks_are_computed_once():
+    value = Counting(batch_size=4)
+    masks = _masks(10, 30)
+    doubled = np.vstack([masks, masks])
+    out = value(doubled)
+    np.testing.assert_allclose(out[:30], out[30:])
+    computed = np.vstack(value.batches)
+    assert len(computed) == len(np.unique(masks, axis=0)) == value.n_evaluated_
+    value(masks)  # all remembered
+    assert len(np.vstack(value.batches)) == len(computed)
+
+
+def test_cache_file_resumes_without_requerying_and_identically(tmp_path):
+    path = tmp_path / "values.cache"
+    masks = _masks(10, 60, seed=1)
+    reference = Counting(batch_size=8)(masks)
+    crashed = Counting(batch_size=8, cache=path, fail_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        crashed(masks)
+    done = np.vstack(crashed.batches)
+    with open(path, "ab") as handle:  # a block cut short by the crash
+        handle.write(b"\x05\x00\x00\x00garbage")
+    resumed = Counting(batch_size=8, cache=path)
+    out = resumed(masks)
+    again = {bytes(np.packbits(m)) for m in np.vstack(resumed.batches)}
+    assert not again & {bytes(np.packbits(m)) for m in done}
+    assert len(done) + len(np.vstack(resumed.batches)) == len(np.unique(masks, axis=0))
+    np.testing.assert_array_equal(out, reference)  # bit for bit: same batches
+    assert Counting(batch_size=8, cache=path)(masks).tolist() == out.tolist()
+
+
+def test_cache_of_another_value_function_is_refused(tmp_path):
+    path = tmp_path / "values.cache"
+    Counting(n=10, cache=path)(_masks(10, 5))
+    with pytest.raises(ValueError, match="another value function"):
+        Counting(n=12, cache=path)(_masks(12, 5))
+    (tmp_path / "bad").write_bytes(b"hello\n")
+    with pytest.raises(ValueError, match="not a spexlearn cache"):
+        Counting(cache=tmp_path / "bad")(_masks(10, 2))
+
+
+def test_mask_cache_round_trip(tmp_path):
+    cache = MaskCache(tmp_path / "c", 11, "abc")
+    assert cache.load() == {}
+    masks = _masks(11, 7)
+    cache.append(masks, np.arange(7.0))
+    cache.append(masks[:2], np.array([9.0, 8.0]))
+    records = MaskCache(tmp_path / "c", 11, "abc").load()
+    assert records[bytes(np.packbits(masks[0]))] == 9.0 and len(records) == len(
+        {bytes(np.packbits(m)) for m in masks}
+    )
+
+
+def test_bad_masks_and_settings():
+    value = Counting()
+    with pytest.raises(ValueError, match=r"shape \(n_masks, 10\)"):
+        value(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="0 \\(ablated\\) or 1"):
+        value(np.full((1, 10), 2))
+    with pytest.raises(ValueError, match="backend='spark' is unknown"):
+        Counting(backend="spark")
+    assert Counting().__sklearn_clone__() is not None
+
+
+def test_data_ablation_matches_direct_refits():
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(12, 3)), rng.normal(size=12)
+    value = DataAblation(LinearRegression(), X, y, X[0], progress=False)
+    masks = _masks(12, 6)
+    masks[0] = 0
+    expected = [
+        LinearRegression().fit(X[m == 1], y[m == 1]).predict(X[:1])[0] if m.any() else y.mean()
+        for m in masks
+    ]
+    np.testing.assert_allclose(value(masks), expected, atol=1e-10)
+    assert value.component_names[3] == "row 3"
+
+
+def test_data_ablation_groups_and_classifier_outputs():
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    groups = np.repeat(["a", "b", "c", "d"], 10)
+    value = DataAblation(LogisticRegression(), X, y, X[0], groups=groups, progress=False,
+                         n_jobs=2)
+    assert value.output == "predict_proba" and value.component_names == ["a", "b", "c", "d"]
+    full = LogisticRegression().fit(X, y).predict_proba(X[:1])[0, value.target_class]
+    out = value(np.array([[1, 1, 1, 1], [0, 0, 0, 0]]))
+    assert out[0] == pytest.approx(full)
+    assert out[1] == pytest.approx(np.mean(y == value.target_class))  # prior of all labels
+    one_class = DataAblation(LogisticRegression(), X[:4], np.array([0, 0, 0, 1]), X[0],
+                             output="decision_function", progress=False)
+    assert one_class(np.array([[1, 1, 1, 0]]))[0] == 0.0  # dummy: no preference
+
+
+def test_data_ablation_bad_inputs():
+    X, y = np.ones((3, 2)), np.ones(3)
+    with pytest.raises(ValueError, match="one label per training row"):
+        DataAblation(LinearRegression(), X, y[:2], X[0])
+    with pytest.raises(ValueError, match="x_test has 3 features"):
+        DataAblation(LinearRegression(), X, y, np.ones(3))
+    with pytest.raises(ValueError, match="has no predict_proba"):
+        DataAblation(LinearRegression(), X, y, X[0], output="predict_proba")
+    with pytest.raises(ValueError, match="one label per training row"):
+        DataAblation(LinearRegression(), X, y, X[0], groups=[1, 2])
+
+
+def test_data_attribution_end_to_end():
+    """A test point's kNN prediction depends on its two nearest training groups jointly."""
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(8, 2)) * 5
+    y = np.arange(8.0)
+    value = DataAblation(KNeighborsRegressor(n_neighbors=2), X, y, X[0] + 0.01,
+                         progress=False)
+    exact = SPEXExplainer(value, budget=256, max_order=8).fit()
+    assert exact.fit_mode_ == "exhaustive"
+    masks = _masks(8, 100, seed=3)
+    assert exact.score(masks, value(masks)) > 1 - 1e-12
+    proxy = ProxySPEXExplainer(value, budget=128, random_state=0).fit()
+    assert proxy.score(masks, value(masks)) > 0.8
