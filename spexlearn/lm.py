@@ -264,9 +264,7 @@ class LanguageModel:
         result = np.empty((len(rows), width_out))
         lengths = [len(s) for s in sequences]
         order = np.argsort(lengths, kind="stable")
-        # Without a cached prefix, padding would leave pad queries nothing to attend to.
-        limit = _BATCH_TOKENS if cache is not None else 1
-        for batch in _length_batches(order, lengths, limit):
+        for batch in _length_batches(order, lengths, _BATCH_TOKENS):
             logits = self._forward([sequences[b] for b in batch], cache, keep + bool(target))
             log_probs = torch.log_softmax(logits.float(), dim=-1)
             if next_tokens is not None:

@@ -7,6 +7,7 @@ masks (in memory, and on disk with ``cache=path``), a progress bar and a Ray bac
 
 from ._base import Ablation, MaskCache
 from .data import DataAblation
+from .heads import HeadAblation
 from .text import TextAblation
 
-__all__ = ["Ablation", "DataAblation", "MaskCache", "TextAblation"]
+__all__ = ["Ablation", "DataAblation", "HeadAblation", "MaskCache", "TextAblation"]

@@ -1,0 +1,174 @@
+"""HeadAblation: a causal LM's answers when attention heads are switched off."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from ._base import Ablation
+
+__all__ = ["HeadAblation"]
+
+
+class HeadAblation(Ablation):
+    """Mean log-probability of target answers over prompts, with some heads switched off.
+
+    Components are the (layer, head) pairs of a transformers decoder. A head is ablated
+    by zeroing its output before the attention's output projection, through forward
+    pre-hooks that exist only during the forward pass: the model's weights are never
+    edited. All (mask, prompt) pairs of a batch run in one padded forward pass.
+
+    Parameters
+    ----------
+    lm : LanguageModel or None
+        None: the embedded SmolLM2-135M-Instruct (30 layers x 9 heads).
+    prompts : list of str
+        User messages (chat-formatted by the model).
+    targets : list of str or None
+        One answer per prompt. None: the model's own greedy answers with every head on.
+    heads : "all" or list of (int, int)
+        The (layer, head) pairs that are components; the others stay on.
+    cache, batch_size, progress, backend, n_workers
+        See :class:`~spexlearn.ablation.Ablation`.
+
+    Examples
+    --------
+    >>> value = HeadAblation(prompts=["The capital of France is"],
+    ...                      heads=[(0, 0), (0, 1)])  # doctest: +SKIP
+    >>> value(np.array([[1, 1], [0, 0]]))  # doctest: +SKIP
+    array([-0.61..., -0.72...])
+    """
+
+    def __init__(self, lm=None, prompts=(), targets=None, *, heads="all", cache=None,
+                 batch_size=8, progress=True, backend="local", n_workers=None):
+        super().__init__(cache=cache, batch_size=batch_size, progress=progress,
+                         backend=backend, n_workers=n_workers)
+        if lm is None:
+            from ..lm import load_default_lm
+
+            lm = load_default_lm()
+        self.lm = lm
+        self.prompts = [str(p) for p in prompts]
+        if not self.prompts:
+            raise ValueError("prompts is empty: give at least one prompt to score.")
+        self._layers = _attention_layers(lm.model)
+        config = lm.model.config
+        self.n_heads = int(config.num_attention_heads)
+        self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.n_heads)
+        self.heads = _check_heads(heads, len(self._layers), self.n_heads)
+        self.component_names = [f"L{layer}.H{head}" for layer, head in self.heads]
+        self._prompt_ids = [lm.prompt_ids(p) for p in self.prompts]
+        self.targets = self._resolve_targets(targets)
+        self._target_ids = [lm.encode(t) for t in self.targets]
+        if any(not t for t in self._target_ids):
+            raise ValueError("a target is empty: give one non-empty answer per prompt.")
+        self._head_mask: np.ndarray | None = None
+
+    def _resolve_targets(self, targets) -> list[str]:
+        if targets is None:
+            return [self.lm.generate(p)[0] for p in self.prompts]
+        targets = [str(t) for t in targets]
+        if len(targets) != len(self.prompts):
+            raise ValueError(
+                f"{len(targets)} targets for {len(self.prompts)} prompts: give one per prompt."
+            )
+        return targets
+
+    def _fingerprint(self) -> dict:
+        return {"kind": "heads", "model": self.lm.name, "prompts": self.prompts,
+                "targets": self.targets, "heads": self.heads}
+
+    def _evaluate(self, masks: np.ndarray) -> np.ndarray:
+        import torch
+
+        pairs = [(m, p) for m in range(len(masks)) for p in range(len(self.prompts))]
+        full = np.ones((len(masks), len(self._layers), self.n_heads), np.float32)
+        layers, heads = np.array(self.heads).T
+        full[:, layers, heads] = masks
+        scores = np.empty(len(pairs))
+        with torch.inference_mode(), self._hooks():
+            for rows in _chunks(len(pairs), max(1, 4096 // self._longest())):
+                seqs = [self._prompt_ids[pairs[r][1]] + self._target_ids[pairs[r][1]]
+                        for r in rows]
+                self._head_mask = full[[pairs[r][0] for r in rows]]
+                scores[rows] = self._score(rows, seqs, pairs)
+        self._head_mask = None
+        return scores.reshape(len(masks), len(self.prompts)).mean(axis=1)
+
+    def _longest(self) -> int:
+        return max(len(p) + len(t) for p, t in zip(self._prompt_ids, self._target_ids))
+
+    def _score(self, rows, seqs, pairs) -> np.ndarray:
+        import torch
+
+        longest_target = max(len(self._target_ids[pairs[r][1]]) for r in rows)
+        logits = self.lm._forward(seqs, None, longest_target + 1)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        out = np.empty(len(rows))
+        for i, r in enumerate(rows):
+            target = self._target_ids[pairs[r][1]]
+            window = log_probs[i, log_probs.shape[1] - len(target) :]
+            out[i] = window.gather(1, torch.tensor(target)[:, None]).sum().item()
+        return out
+
+    @contextmanager
+    def _hooks(self):
+        """Pre-hooks on every layer's output projection, removed when the block ends."""
+        handles = [
+            layer.o_proj.register_forward_pre_hook(self._hook_for(index))
+            for index, layer in enumerate(self._layers)
+        ]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _hook_for(self, layer: int):
+        import torch
+
+        def hook(module, args):
+            if self._head_mask is None:
+                return None
+            x = args[0]
+            per_head = torch.from_numpy(self._head_mask[:, layer])
+            scale = per_head.repeat_interleave(self.head_dim, dim=1)[:, None, :]
+            return (x * scale.to(x.dtype), *args[1:])
+
+        return hook
+
+
+def _attention_layers(model) -> list:
+    """The attention modules (with an ``o_proj``) of a transformers decoder, in order."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
+    layers = getattr(decoder, "layers", None)
+    if layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
+        raise TypeError(
+            f"{type(model).__name__} is not a decoder with layers[i].self_attn: HeadAblation "
+            "supports Llama-style transformers models (Llama, Mistral, Qwen, SmolLM, ...)."
+        )
+    attention = [layer.self_attn for layer in layers]
+    if not all(hasattr(a, "o_proj") for a in attention):
+        raise TypeError("the attention modules have no o_proj to hook before.")
+    return attention
+
+
+def _check_heads(heads, n_layers: int, n_heads: int) -> list[tuple[int, int]]:
+    if isinstance(heads, str):
+        if heads != "all":
+            raise ValueError(f"heads must be 'all' or a list of (layer, head), got {heads!r}.")
+        return [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
+    pairs = [(int(layer), int(head)) for layer, head in heads]
+    bad = [p for p in pairs if not (0 <= p[0] < n_layers and 0 <= p[1] < n_heads)]
+    if bad or not pairs or len(set(pairs)) != len(pairs):
+        raise ValueError(
+            f"heads must be distinct (layer, head) pairs with layer < {n_layers} and head < "
+            f"{n_heads}; got {bad or pairs}."
+        )
+    return pairs
+
+
+def _chunks(count: int, size: int):
+    for start in range(0, count, size):
+        yield list(range(start, min(start + size, count)))
