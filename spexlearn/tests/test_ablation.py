@@ -154,3 +154,16 @@ def test_data_attribution_end_to_end():
     assert exact.score(masks, value(masks)) > 1 - 1e-12
     proxy = ProxySPEXExplainer(value, budget=128, random_state=0).fit()
     assert proxy.score(masks, value(masks)) > 0.8
+
+
+def test_ray_backend_matches_local():
+    ray = pytest.importorskip("ray")
+    masks = _masks(10, 40, seed=4)
+    local = Counting(batch_size=8)(masks)
+    try:
+        spread = Counting(batch_size=8, backend="ray", n_workers=2)
+        out = spread(masks)
+    finally:
+        ray.shutdown()
+    np.testing.assert_array_equal(out, local)
+    assert spread.n_evaluated_ == len(np.unique(masks, axis=0))

