@@ -265,6 +265,20 @@ def worker(args) -> None:
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     r2 = float(r2_score(y_test, predict(X_test)))
+    # Later fits in the same process: one-time costs (imports, JIT compilation, code
+    # construction without a cache) are gone, what is left is the steady-state overhead.
+    again = []
+    for _ in range(1, 1 if args.trace else args.repeat):
+        g = TimedFunction(truth, noise_sd, args.seed)
+        start = time.perf_counter()
+        predict_again, _, _ = FITTERS[args.worker](g, args)
+        wall = time.perf_counter() - start
+        again.append({
+            "fit_wall_s": wall,
+            "value_function_s": g.seconds,
+            "overhead_s": wall - g.seconds,
+            "r2": float(r2_score(y_test, predict_again(X_test))),
+        })
     result = {
         "method": args.worker,
         "n": args.n,
@@ -284,6 +298,8 @@ def worker(args) -> None:
         "maxrss_mib": rss_peak / 1024.0,
         "maxrss_before_fit_mib": rss_before / 1024.0,
         "tracemalloc_peak_mib": None if trace_peak is None else trace_peak / 2**20,
+        "later_fits": again,
+        "later_overhead_s": min((a["overhead_s"] for a in again), default=None),
         **info,
     }
     print("RESULT " + json.dumps(result))
@@ -295,12 +311,13 @@ def run_worker(method: str, args, *, env=None, trace=False) -> dict:
         sys.executable, __file__, "--worker", method,
         "--n", str(args.n), "--terms", str(args.terms), "--order", str(args.order),
         "--t", str(args.t), "--bits", str(args.bits), "--seed", str(args.seed),
-        "--test", str(args.test),
+        "--test", str(args.test), "--repeat", str(args.repeat),
     ]
     if args.noise:
         cmd.append("--noise")
     if trace:
         cmd.append("--trace")
+    load_before = os.getloadavg()[0]
     launch = time.time()
     cmd += ["--launch-time", repr(launch)]
     try:
@@ -316,6 +333,8 @@ def run_worker(method: str, args, *, env=None, trace=False) -> dict:
         return {"method": method, "error": f"exit {proc.returncode}: " + " | ".join(tail)}
     result = json.loads(lines[-1][len("RESULT "):])
     result["process_wall_s"] = wall
+    # 1-minute load average before and after: timings on a shared machine are noisy.
+    result["load_before"], result["load_after"] = load_before, os.getloadavg()[0]
     return result
 
 
@@ -337,35 +356,69 @@ def fmt(value, spec: str = ".2f") -> str:
 
 
 def print_table(rows: list) -> None:
-    ours = next((r for r in rows if r.get("label") == "spexlearn (warm cache)"), None)
     print()
     print(
-        "| method | b | queries (distinct) | R² | overhead (s) | fresh-process overhead (s) "
-        "| ours / this (overhead) | peak RSS (MiB) | tracemalloc peak (MiB) |"
+        "| method | b | queries (distinct) | R² | overhead (s) | overhead, later fit (s) "
+        "| fresh-process overhead (s) | peak RSS (MiB) | tracemalloc peak (MiB) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
             print(f"| {r['label']} | | | | | | | | {r['error']} |")
             continue
-        ratio = None
-        if ours is not None and "error" not in ours and r["overhead_s"] > 0:
-            ratio = ours["overhead_s"] / r["overhead_s"]
         print(
             f"| {r['label']} | {r['bits']} | {r['rows_queried']} ({r['distinct_masks']}) "
-            f"| {r['r2']:.4f} | {r['overhead_s']:.2f} | {r['fresh_process_overhead_s']:.2f} "
-            f"| {fmt(ratio, '.4f')} | {r['maxrss_mib']:.0f} "
+            f"| {r['r2']:.4f} | {r['overhead_s']:.2f} | {fmt(r['later_overhead_s'])} "
+            f"| {r['fresh_process_overhead_s']:.2f} | {r['maxrss_mib']:.0f} "
             f"| {fmt(r['tracemalloc_peak_mib'], '.0f')} |"
         )
+    ratios = overhead_ratios(rows)
+    if ratios:
+        print()
+        print(
+            "| overhead ratio spexlearn / reference | cold cache, 1st fit "
+            "| warm cache, 1st fit | later fit in the same process |"
+        )
+        print("|---|---|---|---|")
+        for name, values in ratios.items():
+            cells = " | ".join(fmt(values[key], ".4f") for key in ("cold", "warm", "later"))
+            print(f"| {name} | {cells} |")
     print()
     for r in rows:
         if "error" not in r:
+            later = ", ".join(
+                f"{a['overhead_s']:.2f} s (R² {a['r2']:.4f})" for a in r["later_fits"]
+            )
             print(
                 f"{r['label']}: start-up {r['startup_s']:.2f} s "
                 f"(interpreter {r['interpreter_s']:.2f} s), value function "
                 f"{r['value_function_s']:.3f} s in {r['value_function_calls']} calls, "
-                f"fit wall {r['fit_wall_s']:.2f} s, {r['n_terms']} terms; {r['config']}"
+                f"fit wall {r['fit_wall_s']:.2f} s, {r['n_terms']} terms, "
+                f"later fits: {later or 'none'}, load average {r['load_before']:.1f} -> "
+                f"{r['load_after']:.1f}; {r['config']}"
             )
+
+
+def overhead_ratios(rows: list) -> dict:
+    """{reference: {"cold", "warm", "later": spexlearn overhead / reference overhead}}."""
+    ok = {r["label"]: r for r in rows if "error" not in r}
+    cold, warm = ok.get("spexlearn (cold cache)"), ok.get("spexlearn (warm cache)")
+    out = {}
+    for label, ref in ok.items():
+        if label.startswith("spexlearn"):
+            continue
+
+        def ratio(ours, key, ref=ref):
+            if ours is None or ours.get(key) is None or not ref.get(key):
+                return None
+            return ours[key] / ref[key]
+
+        out[label] = {
+            "cold": ratio(cold, "overhead_s"),
+            "warm": ratio(warm, "overhead_s"),
+            "later": ratio(warm, "later_overhead_s"),
+        }
+    return out
 
 
 def parse_args(argv=None):
@@ -379,6 +432,8 @@ def parse_args(argv=None):
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--noise", action="store_true", help="noise sd = 10%% of the signal sd")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="fits per worker process; the later ones give the steady state")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per worker")
     parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc run")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -431,6 +486,7 @@ def main(argv=None) -> None:
         "machine": {"cpus": os.cpu_count()},
         "versions": versions(),
         "results": rows,
+        "overhead_ratios": overhead_ratios(rows),
     }
     args.output.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"\nwrote {args.output}")
