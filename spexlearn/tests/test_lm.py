@@ -119,8 +119,9 @@ def test_head_ablation_equals_zeroed_output_columns(lm):
 def test_explain_a_real_answer_end_to_end(lm):
     value = TextAblation(lm, REVIEW, template=TEMPLATE, target=("positive", "negative"),
                          progress=False)
-    explainer = ProxySPEXExplainer(value, budget=48, max_order=2, random_state=0).fit()
-    assert explainer.n_queries_ == 48
-    top = explainer.interactions_.top(3)
-    assert all(name in value.component_names for subset in top.subsets for name in
-               [value.component_names[i] for i in subset])
+    explainer = ProxySPEXExplainer(value, budget=160, max_order=2, random_state=0).fit()
+    assert explainer.n_queries_ == 160 and explainer.component_names_ == value.component_names
+    held_out = np.random.RandomState(1).randint(0, 2, size=(24, value.n_components))
+    r2 = explainer.score(held_out, value(held_out))
+    print(f"faithfulness R² on 24 held-out masks: {r2:.3f}")
+    assert r2 > 0.25  # 0.44 measured: a 135M model on 14 words is far from sparse
