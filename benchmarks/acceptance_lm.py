@@ -1,0 +1,114 @@
+"""End-to-end acceptance on the embedded model: a review and a multi-hop QA context.
+
+1. A ~30-word review, label contrast log p("positive") - log p("negative"), ProxySPEX at
+   budget 1,000, faithfulness on 300 held-out uniformly random masks.
+2. A 12-sentence multi-hop QA context, log-probability of the model's own answer,
+   ProxySPEX at budget 1,000 and faithfulness on 300 held-out masks. Every one of the
+   2^12 masks is then queried once (through the same on-disk cache, so nothing is
+   queried twice) and the exact spectrum is the judge: the explainer's top-5
+   interactions against the exact top-5, and its R² over all masks next to the exact
+   order-<=3 truncation's.
+
+Run: python benchmarks/acceptance_lm.py [--cache-dir benchmarks/results/cache]
+(about 15 minutes on 2 cores; interrupted runs resume from the caches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+REVIEW = (
+    "I expected a dull sequel, but the film surprised me: the cast is charming, the jokes "
+    "land, and although the middle drags a little, the ending is wonderful."
+)
+REVIEW_TEMPLATE = "Review: {text}\nIs this review positive or negative? Answer with one word."
+QA_CONTEXT = (
+    "Anna Berg grew up in a small fishing village. "
+    "The village lies on the coast of Norway. "
+    "As a child, Anna loved drawing boats. "
+    "Her older brother Lars became a sailor. "
+    "Anna studied architecture in Oslo. "
+    "After her studies she moved to Lyon. "
+    "Lyon is a city in France. "
+    "In Lyon she designed a famous bridge. "
+    "The bridge crosses the river Rhône. "
+    "Lars visited her there every summer. "
+    "He preferred the mountains to the city. "
+    "Anna still lives in Lyon today."
+)
+QA_TEMPLATE = "{text}\nQuestion: In which country does Anna live today? Answer briefly."
+
+
+def r2(pred: np.ndarray, truth: np.ndarray) -> float:
+    return float(1 - ((truth - pred) ** 2).sum() / ((truth - truth.mean()) ** 2).sum())
+
+
+def explain(value, budget: int, seed: int = 0):
+    from spexlearn import ProxySPEXExplainer
+
+    start = time.perf_counter()
+    explainer = ProxySPEXExplainer(value, budget=budget, max_order=3, random_state=seed).fit()
+    seconds = time.perf_counter() - start
+    held_out = np.random.default_rng(seed + 1).integers(0, 2, size=(300, value.n_components))
+    return explainer, seconds, r2(explainer.predict(held_out), value(held_out))
+
+
+def exact_check(value, explainer) -> dict:
+    from spexlearn.spectral._peeling import every_mask, exhaustive_spectrum
+
+    masks = every_mask(value.n_components)
+    values = value(masks)
+    exact = exhaustive_spectrum(masks, values, value.n_components)
+    truncated = exhaustive_spectrum(masks, values, 3)
+    exact_top = exact.select(exact.orders > 0).top(5).subsets
+    found_top = explainer.spectrum_.select(explainer.spectrum_.orders > 0).top(5).subsets
+    return {
+        "exact_top5": [list(s) for s in exact_top],
+        "explainer_top5": [list(s) for s in found_top],
+        "top5_equal_as_sets": set(exact_top) == set(found_top),
+        "explainer_r2_all_masks": r2(explainer.predict(masks), values),
+        "exact_order3_r2_all_masks": r2(truncated.evaluate(masks), values),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache-dir", default="benchmarks/results/cache")
+    parser.add_argument("--budget", type=int, default=1000)
+    parser.add_argument("--output", default="benchmarks/results/acceptance_lm.json")
+    args = parser.parse_args()
+
+    from spexlearn.ablation import TextAblation
+    from spexlearn.lm import load_default_lm
+
+    lm = load_default_lm()
+    cache = Path(args.cache_dir)
+    results = {}
+
+    review = TextAblation(lm, REVIEW, template=REVIEW_TEMPLATE,
+                          target=("positive", "negative"), cache=cache / "review.cache")
+    explainer, seconds, held = explain(review, args.budget)
+    results["review"] = {"components": review.n_components, "queries": explainer.n_queries_,
+                         "seconds": seconds, "held_out_r2": held,
+                         "top5": [list(s) for s in explainer.interactions_.top(5).subsets]}
+    print(f"review: {review.n_components} words, held-out R² {held:.3f} ({seconds:.0f} s)")
+
+    qa = TextAblation(lm, QA_CONTEXT, unit="sentence", template=QA_TEMPLATE,
+                      cache=cache / "qa.cache")
+    print(f"QA: {qa.n_components} sentences; the model's answer: {qa.target_text_!r}")
+    explainer, seconds, held = explain(qa, args.budget)
+    results["qa"] = {"components": qa.n_components, "answer": qa.target_text_,
+                     "queries": explainer.n_queries_, "seconds": seconds, "held_out_r2": held}
+    results["qa"].update(exact_check(qa, explainer))
+    print(json.dumps(results, indent=2))
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
