@@ -52,8 +52,10 @@ class DataAblation(Ablation):
     >>> from spexlearn.ablation import DataAblation
     >>> X = np.arange(12.0).reshape(6, 2); y = X.sum(axis=1)
     >>> value = DataAblation(Ridge(), X, y, X[0], progress=False)
-    >>> value(np.ones((1, 6), dtype=int)).round(3)
-    array([1.22])
+    >>> masks = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    >>> values = value(masks)
+    >>> bool(np.isclose(values[1], Ridge().fit(X[:3], y[:3]).predict(X[:1])[0]))
+    True
     """
 
     def __init__(self, estimator, X_train, y_train, x_test, *, groups=None, output="auto",
