@@ -3,9 +3,10 @@
 Run::
 
     python benchmarks/bench_spex.py [--n 1000] [--terms 100] [--order 4] [--t 5] [--bits 8]
-                                    [--seed 0] [--test 1000] [--noise]
+                                    [--seed 0] [--test 1000] [--noise] [--repeat 2]
                                     [--methods spexlearn,shapiq,spectralexplain]
-                                    [--timeout 900] [--output benchmarks/results/bench_spex.json]
+                                    [--timeout 900] [--no-trace]
+                                    [--output benchmarks/results/bench_spex.json]
 
 What it does:
 
@@ -23,6 +24,8 @@ What it does:
    - queries: rows passed to the value function and distinct masks among them;
    - overhead (s): wall time of the fit minus the time inside the value function (the
      "decode overhead"; any one-time JIT compilation in the fit is included);
+   - overhead of a later fit (s): the same fit repeated ``--repeat - 1`` times in the same
+     process (the least is reported): the steady state, without one-time costs;
    - fresh-process overhead (s): from just before the interpreter was launched to the end of
      the fit, minus the time inside the value function and minus the benchmark's own set-up
      (building the synthetic function and the test masks): interpreter start-up and imports
@@ -53,7 +56,9 @@ Methods (each as its package ships it, used as a black box):
   int64 query indices; we skip that step.
 
 Both references draw their masks from NumPy's global RNG: it is seeded before each run.
-A reference that does not finish within ``--timeout`` seconds is reported as timed out.
+A worker that does not finish within ``--timeout`` seconds is reported as timed out (its
+first fit is kept if only the later fits were cut off). Every row records the 1-minute load
+average before and after its worker: on a shared machine compare ratios within one run.
 """
 
 from __future__ import annotations
@@ -265,20 +270,6 @@ def worker(args) -> None:
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     r2 = float(r2_score(y_test, predict(X_test)))
-    # Later fits in the same process: one-time costs (imports, JIT compilation, code
-    # construction without a cache) are gone, what is left is the steady-state overhead.
-    again = []
-    for _ in range(1, 1 if args.trace else args.repeat):
-        g = TimedFunction(truth, noise_sd, args.seed)
-        start = time.perf_counter()
-        predict_again, _, _ = FITTERS[args.worker](g, args)
-        wall = time.perf_counter() - start
-        again.append({
-            "fit_wall_s": wall,
-            "value_function_s": g.seconds,
-            "overhead_s": wall - g.seconds,
-            "r2": float(r2_score(y_test, predict_again(X_test))),
-        })
     result = {
         "method": args.worker,
         "n": args.n,
@@ -298,11 +289,25 @@ def worker(args) -> None:
         "maxrss_mib": rss_peak / 1024.0,
         "maxrss_before_fit_mib": rss_before / 1024.0,
         "tracemalloc_peak_mib": None if trace_peak is None else trace_peak / 2**20,
-        "later_fits": again,
-        "later_overhead_s": min((a["overhead_s"] for a in again), default=None),
         **info,
     }
-    print("RESULT " + json.dumps(result))
+    # Printed (and flushed) now, so that a timeout during the later fits keeps it.
+    print("RESULT " + json.dumps(result), flush=True)
+
+    # Later fits in the same process: one-time costs (imports, JIT compilation, code
+    # construction without a cache) are gone, what is left is the steady-state overhead.
+    for _ in range(1, 1 if args.trace else args.repeat):
+        g = TimedFunction(truth, noise_sd, args.seed)
+        start = time.perf_counter()
+        predict_again, _, _ = FITTERS[args.worker](g, args)
+        wall = time.perf_counter() - start
+        later = {
+            "fit_wall_s": wall,
+            "value_function_s": g.seconds,
+            "overhead_s": wall - g.seconds,
+            "r2": float(r2_score(y_test, predict_again(X_test))),
+        }
+        print("LATER " + json.dumps(later), flush=True)
 
 
 # ============================================================================ parent side
@@ -324,18 +329,40 @@ def run_worker(method: str, args, *, env=None, trace=False) -> dict:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, env=env, timeout=args.timeout, check=False
         )
-    except subprocess.TimeoutExpired:
-        return {"method": method, "error": f"timed out after {args.timeout} s"}
+        stdout, stderr, returncode, timed_out = proc.stdout, proc.stderr, proc.returncode, False
+    except subprocess.TimeoutExpired as exc:
+        stdout, stderr, returncode, timed_out = _text(exc.stdout), _text(exc.stderr), None, True
     wall = time.time() - launch
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {"method": method, "error": f"exit {proc.returncode}: " + " | ".join(tail)}
-    result = json.loads(lines[-1][len("RESULT "):])
+    load_after = os.getloadavg()[0]
+    lines = stdout.splitlines()
+    first = [line for line in lines if line.startswith("RESULT ")]
+    if not first:
+        if timed_out:
+            error = f"timed out after {args.timeout:.0f} s (load average {load_before:.1f} "
+            error += f"-> {load_after:.1f})"
+        else:
+            tail = (stderr or stdout).strip().splitlines()[-5:]
+            error = f"exit {returncode}: " + " | ".join(tail)
+        return {"method": method, "error": error, "load_before": load_before,
+                "load_after": load_after}
+    result = json.loads(first[-1][len("RESULT "):])
+    result["later_fits"] = [json.loads(line[len("LATER "):]) for line in lines
+                            if line.startswith("LATER ")]
+    result["later_overhead_s"] = min(
+        (a["overhead_s"] for a in result["later_fits"]), default=None
+    )
+    if timed_out:
+        result["note"] = f"later fit(s) cut off by the {args.timeout:.0f} s time limit"
     result["process_wall_s"] = wall
     # 1-minute load average before and after: timings on a shared machine are noisy.
-    result["load_before"], result["load_after"] = load_before, os.getloadavg()[0]
+    result["load_before"], result["load_after"] = load_before, load_after
     return result
+
+
+def _text(data) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
 def versions() -> dict:
@@ -396,6 +423,7 @@ def print_table(rows: list) -> None:
                 f"fit wall {r['fit_wall_s']:.2f} s, {r['n_terms']} terms, "
                 f"later fits: {later or 'none'}, load average {r['load_before']:.1f} -> "
                 f"{r['load_after']:.1f}; {r['config']}"
+                + (f" [{r['note']}]" if r.get("note") else "")
             )
 
 
