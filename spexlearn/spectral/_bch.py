@@ -3,8 +3,10 @@
 A component subset ``k`` (a 0/1 vector of length n) reaches the decoder only through its
 parity bits ``H k`` (mod 2), observed as the signs of one spectral bin across the delays.
 Recovering ``k`` is syndrome decoding of the error pattern ``k`` of weight <= t. The code is
-built by galois (cheap once cached: its first construction compiles numba kernels); its
-decoder is not used, because its first call compiles for minutes. Decoding here is the
+built from the field galois supplies (the generator polynomial and its remainder rows, a
+millisecond of NumPy; ``galois.BCH`` would compile numba kernels for seconds) and checked
+against galois's BCH code in the tests; galois's decoder is not used either, because its
+first call compiles for minutes. Decoding here is the
 textbook route, vectorised over many syndromes at once: power-sum syndromes, then
 Berlekamp-Massey, then a Chien search over the n positions.
 """
@@ -20,7 +22,7 @@ import numpy as np
 
 __all__ = ["BCHCode", "bch_code", "decode_syndromes", "parity_count", "parity_of_members"]
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,19 +118,61 @@ def bch_code(n: int, t: int) -> BCHCode:
 
 # ------------------------------------------------------------------ construction
 def _full_code(m: int, t: int) -> tuple[np.ndarray, int, int]:
-    """Parity-check matrix (columns = polynomial degrees 0..N-1), field polynomial, alpha."""
+    """Parity-check matrix (columns = polynomial degrees 0..N-1), field polynomial, alpha.
+
+    galois supplies the field GF(2^m) (its primitive polynomial and element). The code
+    itself is built here: ``galois.BCH`` compiles numba kernels for seconds on first use,
+    while the generator polynomial and the rows ``x^i mod g(x)`` take a millisecond. The
+    tests check that the code is galois's BCH code.
+    """
     cached = _read_cache(m, t)
     if cached is not None:
         return cached
     import galois
 
-    code = galois.BCH(2**m - 1, d=2 * t + 1)
-    parity = np.asarray(code.H, dtype=np.uint8)
-    # galois orders codeword columns from the highest degree down.
-    parity = np.ascontiguousarray(parity[:, ::-1])
-    poly, alpha = int(code.extension_field.irreducible_poly), int(code.alpha)
+    field = galois.GF(2**m)
+    poly, alpha = int(field.irreducible_poly), int(field.primitive_element)
+    exp, log = _field_tables(m, poly, alpha)
+    generator = _generator_polynomial(exp, log, m, t)
+    parity = _remainder_rows(generator, 2**m - 1)
     _write_cache(m, t, parity, poly, alpha)
     return parity, poly, alpha
+
+
+def _generator_polynomial(exp: np.ndarray, log: np.ndarray, m: int, t: int) -> int:
+    """g(x) = product of (x - alpha^i) over the cyclotomic cosets of 1..2t, as a bit mask."""
+    order = 2**m - 1
+    roots: set[int] = set()
+    for j in range(1, 2 * t + 1):
+        power = j % order
+        while power not in roots:
+            roots.add(power)
+            power = (2 * power) % order
+    coefficients = [1]  # lowest degree first, entries in GF(2^m)
+    for root in sorted(roots):
+        shifted = [0, *coefficients]
+        for k, c in enumerate(coefficients):
+            if c:
+                shifted[k] ^= int(exp[log[c] + root])
+        coefficients = shifted
+    if any(c > 1 for c in coefficients):
+        raise RuntimeError("the BCH generator polynomial is not binary.")
+    return sum(c << k for k, c in enumerate(coefficients))
+
+
+def _remainder_rows(generator: int, length: int) -> np.ndarray:
+    """Parity-check rows whose column i holds the bits of x^i mod g(x)."""
+    degree = generator.bit_length() - 1
+    n_bytes = (degree + 7) // 8
+    columns = np.zeros((degree, length), dtype=np.uint8)
+    remainder = 1
+    for i in range(length):
+        packed = np.frombuffer(remainder.to_bytes(n_bytes, "little"), np.uint8)
+        columns[:, i] = np.unpackbits(packed, bitorder="little")[:degree]
+        remainder <<= 1
+        if remainder >> degree & 1:
+            remainder ^= generator
+    return columns
 
 
 def _cache_path(m: int, t: int) -> Path:
