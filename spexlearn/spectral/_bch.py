@@ -77,14 +77,18 @@ def parity_count(n: int, t: int) -> int:
     It is the degree of the generator polynomial: the size of the union of the cyclotomic
     cosets of 1..2t modulo 2^m - 1.
     """
-    order = 2 ** field_degree(n, t) - 1
+    return len(_root_exponents(2 ** field_degree(n, t) - 1, t))
+
+
+def _root_exponents(order: int, t: int) -> set[int]:
+    """Exponents i of the generator's roots alpha^i: the cyclotomic cosets of 1..2t."""
     roots: set[int] = set()
     for j in range(1, 2 * t + 1):
         power = j % order
         while power not in roots:
             roots.add(power)
             power = (2 * power) % order
-    return len(roots)
+    return roots
 
 
 @functools.lru_cache(maxsize=32)
@@ -141,13 +145,7 @@ def _full_code(m: int, t: int) -> tuple[np.ndarray, int, int]:
 
 def _generator_polynomial(exp: np.ndarray, log: np.ndarray, m: int, t: int) -> int:
     """g(x) = product of (x - alpha^i) over the cyclotomic cosets of 1..2t, as a bit mask."""
-    order = 2**m - 1
-    roots: set[int] = set()
-    for j in range(1, 2 * t + 1):
-        power = j % order
-        while power not in roots:
-            roots.add(power)
-            power = (2 * power) % order
+    roots = _root_exponents(2**m - 1, t)
     coefficients = [1]  # lowest degree first, entries in GF(2^m)
     for root in sorted(roots):
         shifted = [0, *coefficients]
