@@ -240,29 +240,25 @@ def draw_uniform_masks(n: int, count: int, rng: np.random.RandomState) -> np.nda
     rows = np.vstack(masks)
     while rows.shape[0] < count:
         extra = rng.randint(0, 2, size=(count - rows.shape[0], n)).astype(np.uint8)
-        rows = _unique_rows(np.vstack([rows, extra]))
+        rows = _distinct_rows(np.vstack([rows, extra]))[0]
     return rows[:count]
+
+
+def row_keys(rows: np.ndarray) -> np.ndarray:
+    """One hashable, sortable key per 0/1 row (its packed bits)."""
+    packed = np.packbits(rows, axis=1)
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
 def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows in order of first occurrence, and the index of each row among them."""
-    packed = np.packbits(rows, axis=1)
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(row_keys(rows), return_index=True, return_inverse=True)
     if len(first) == len(rows):
         return rows, np.arange(len(rows))
     order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return rows[first[order]], rank[inverse.reshape(-1)]
-
-
-def _unique_rows(rows: np.ndarray) -> np.ndarray:
-    """Distinct rows, first occurrences kept in their original order."""
-    packed = np.packbits(rows, axis=1)
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, first = np.unique(keys, return_index=True)
-    return rows[np.sort(first)]
 
 
 def _n_columns(X) -> int:

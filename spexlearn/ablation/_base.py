@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._base import row_keys
+
 __all__ = ["Ablation", "MaskCache"]
 
 BACKENDS = ("local", "ray")
@@ -92,7 +94,7 @@ class Ablation:
     # ---------------------------------------------------------------- call
     def __call__(self, masks) -> np.ndarray:
         masks = _as_masks(masks, self.n_components)
-        keys = _keys(masks)
+        keys = row_keys(masks)
         distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         self._open_store()
         values = self._values_of(masks[first], distinct)
@@ -156,11 +158,6 @@ def _as_masks(masks, n: int) -> np.ndarray:
     if not np.isin(masks, (0, 1)).all():
         raise ValueError("masks must hold 0 (ablated) or 1 (kept) only.")
     return masks.astype(np.uint8)
-
-
-def _keys(masks: np.ndarray) -> np.ndarray:
-    packed = np.packbits(masks, axis=1)
-    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
 class MaskCache:
@@ -230,7 +227,7 @@ class MaskCache:
     def append(self, masks: np.ndarray, values: np.ndarray) -> None:
         record = np.dtype([("mask", np.void, self._mask_bytes), ("value", "<f8")])
         block = np.empty(len(values), record)
-        block["mask"] = _keys(masks)
+        block["mask"] = row_keys(masks)
         block["value"] = values
         with open(self.path, "r+b") as handle:
             handle.seek(self._valid_end)
