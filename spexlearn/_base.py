@@ -244,6 +244,33 @@ def draw_uniform_masks(n: int, count: int, rng: np.random.RandomState) -> np.nda
     return rows[:count]
 
 
+def draw_paired_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndarray:
+    """``count`` distinct random masks in complementary pairs ``(x, 1 - x)``.
+
+    Each mask is uniformly random, but its complement follows it. A Fourier term of odd
+    order flips sign between ``x`` and ``1 - x`` and one of even order does not, so across
+    the pairs the odd and even terms are exactly orthogonal: the unexplained even-order
+    part no longer blurs the estimates of odd-order terms (first order included) and vice
+    versa. All-ones and all-zeros come first (a pair themselves); an odd ``count`` drops
+    the last complement.
+    """
+    n_pairs = count // 2 - 1 + count % 2
+    if n <= _ENUMERABLE_N:
+        # Codes below 2^(n-1) (top bit 0, not 0 itself) and their complements are all the
+        # masks but the two constant ones, each exactly once.
+        half = rng.choice(np.arange(1, 2 ** (n - 1)), size=n_pairs, replace=False)
+        codes = np.column_stack([half, (2**n - 1) ^ half]).ravel()
+        codes = np.concatenate([[2**n - 1, 0], codes]).astype(np.int64)
+        rows = ((codes[:, None] >> np.arange(n)) & 1).astype(np.uint8)
+    else:
+        rows = np.vstack([np.ones((1, n), np.uint8), np.zeros((1, n), np.uint8)])
+        while rows.shape[0] < count:
+            half = rng.randint(0, 2, size=(n_pairs, n)).astype(np.uint8)
+            pairs = np.stack([half, 1 - half], axis=1).reshape(-1, n)
+            rows = _distinct_rows(np.vstack([rows, pairs]))[0]
+    return rows[:count]
+
+
 def row_keys(rows: np.ndarray) -> np.ndarray:
     """One hashable, sortable key per 0/1 row (its packed bits)."""
     packed = np.packbits(rows, axis=1)

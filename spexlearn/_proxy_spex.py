@@ -7,7 +7,7 @@ import inspect
 import numpy as np
 from sklearn.base import clone
 
-from ._base import _BaseExplainer, draw_uniform_masks
+from ._base import _BaseExplainer, draw_paired_masks, draw_uniform_masks
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
 from .spectral import SparseSpectrum
 from .spectral._support import grow_support, keep_best_prefix, max_terms
@@ -22,6 +22,7 @@ _SEARCH_PATIENCE = 50
 _VALIDATION_SHARE = 0.2
 # The proxy's strongest terms considered before the residual screens add the rest.
 _MAX_PROXY_CANDIDATES = 500
+SAMPLINGS = ("paired", "uniform")
 
 
 class ProxySPEXExplainer(_BaseExplainer):
@@ -51,6 +52,12 @@ class ProxySPEXExplainer(_BaseExplainer):
         validation split.
     budget : int, default=1000
         Number of value-function queries when the explainer draws its own masks.
+    sampling : {"paired", "uniform"}, default="paired"
+        How it draws them. "uniform": distinct uniformly random masks. "paired": random
+        masks each followed by its complement, which makes odd- and even-order Fourier
+        terms orthogonal over the sample, so terms of one parity are estimated without
+        noise from unexplained terms of the other (more faithful per query; see
+        ``benchmarks/``).
     max_order : int, default=5
         Largest interaction order kept.
     n_terms : "auto" or int, default="auto"
@@ -102,6 +109,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         *,
         proxy=None,
         budget=1000,
+        sampling="paired",
         max_order=5,
         n_terms="auto",
         screen_residuals=True,
@@ -114,6 +122,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.components = components
         self.proxy = proxy
         self.budget = budget
+        self.sampling = sampling
         self.max_order = max_order
         self.n_terms = n_terms
         self.screen_residuals = screen_residuals
@@ -123,7 +132,10 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.verbose = verbose
 
     def _draw_masks(self, n: int, rng) -> np.ndarray:
-        return draw_uniform_masks(n, self._check_budget(n, self.budget), rng)
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling={self.sampling!r} is unknown; choose one of {SAMPLINGS}.")
+        draw = draw_paired_masks if self.sampling == "paired" else draw_uniform_masks
+        return draw(n, self._check_budget(n, self.budget), rng)
 
     # ------------------------------------------------------------ spectrum
     def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:

@@ -162,6 +162,29 @@ class Interactions:
             _n_total=len(self),
         )
 
+    # ------------------------------------------------------------- pictures
+    def plot(self, kind: str = "bar", **kwargs):
+        """Draw the interactions (needs ``spexlearn[plots]``).
+
+        Parameters
+        ----------
+        kind : {"bar", "network"}, default="bar"
+            "bar": :func:`spexlearn.plot.plot_bar`; "network":
+            :func:`spexlearn.plot.plot_network`.
+        **kwargs
+            Passed on (``k``, ``order``, ``ax``, ...).
+
+        Returns
+        -------
+        ax : matplotlib Axes
+        """
+        from . import plot
+
+        kinds = {"bar": plot.plot_bar, "network": plot.plot_network}
+        if kind not in kinds:
+            raise ValueError(f"kind={kind!r} is unknown; choose one of {tuple(kinds)}.")
+        return kinds[kind](self, **kwargs)
+
     # ------------------------------------------------------------ export
     def to_frame(self):
         """A pandas DataFrame: ``subset``, ``components``, ``order``, ``value`` columns."""

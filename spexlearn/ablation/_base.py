@@ -1,9 +1,10 @@
 """What every value function shares: distinct masks, an on-disk cache, batches, progress, workers.
 
 A value function maps masks ``(m, n)`` (1 = kept) to values ``(m,)``. The base class
-computes each distinct mask once, in batches whose composition depends only on the whole
-request (so a resumed run computes exactly what the uninterrupted one would), appends every
-finished batch to an optional cache file, and spreads batches over Ray actors on request.
+computes only the distinct masks it does not know yet, in batches cut at content-defined
+boundaries (so a resumed run computes each mask in the batch an uninterrupted one would),
+appends every finished batch to an optional cache file, and spreads batches over Ray actors
+on request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -105,13 +107,11 @@ class Ablation:
         return None
 
     def _values_of(self, masks: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        # Batches follow from the whole request alone (distinct masks in sorted order), so
-        # a resumed request recomputes exactly the batches an uninterrupted one would.
         sort_key = self._sort_key(masks)
         order = np.arange(len(keys)) if sort_key is None else np.argsort(sort_key, kind="stable")
-        batches = [order[s : s + self.batch_size] for s in range(0, len(keys), self.batch_size)]
-        todo = [b for b in batches if any(bytes(keys[i]) not in self._memory for i in b)]
-        n_todo = sum(len(b) for b in todo)
+        missing = order[[bytes(keys[i]) not in self._memory for i in order]]
+        todo = content_batches(missing, keys, self.batch_size)
+        n_todo = len(missing)
         with tqdm(total=n_todo, disable=not self.progress or n_todo == 0,
                   desc=type(self).__name__, unit="mask") as bar:
             for batch, values in self._run(masks, todo):
@@ -147,6 +147,26 @@ class Ablation:
             return
         self._store = MaskCache(self.cache, self.n_components, self.fingerprint())
         self._memory.update(self._store.load())
+
+
+def content_batches(order: np.ndarray, keys: np.ndarray, size: int) -> list[np.ndarray]:
+    """Cut ``order`` into batches of about ``size`` masks at content-defined boundaries.
+
+    A batch holds at least ``size // 2`` masks and ends before the next mask whose key
+    hashes to a boundary. Every batch but the first starts at a boundary mask, so taking
+    whole batches out of the list (those a crashed run finished, in any order) leaves the
+    others cut exactly as before: a resumed run computes each remaining mask in the same
+    batch, hence with the same padding and bit-identical values, as an uninterrupted one.
+    """
+    least = max(size // 2, 1)
+    spacing = max(size - least, 1)
+    boundary = [zlib.crc32(bytes(keys[i])) % spacing == 0 for i in order]
+    batches, start = [], 0
+    for position in range(1, len(order) + 1):
+        if position == len(order) or (position - start >= least and boundary[position]):
+            batches.append(order[start:position])
+            start = position
+    return batches
 
 
 def _as_masks(masks, n: int) -> np.ndarray:

@@ -109,7 +109,8 @@ class HeadAblation(Ablation):
         for i, r in enumerate(rows):
             target = self._target_ids[pairs[r][1]]
             window = log_probs[i, log_probs.shape[1] - len(target) :]
-            out[i] = window.gather(1, torch.tensor(target)[:, None]).sum().item()
+            picked = torch.tensor(target, device=window.device)[:, None]
+            out[i] = window.gather(1, picked).sum().item()
         return out
 
     @contextmanager
@@ -132,7 +133,7 @@ class HeadAblation(Ablation):
             if self._head_mask is None:
                 return None
             x = args[0]
-            per_head = torch.from_numpy(self._head_mask[:, layer])
+            per_head = torch.from_numpy(self._head_mask[:, layer]).to(x.device)
             scale = per_head.repeat_interleave(self.head_dim, dim=1)[:, None, :]
             return (x * scale.to(x.dtype), *args[1:])
 

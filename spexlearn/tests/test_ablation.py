@@ -4,7 +4,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsRegressor
 
 from spexlearn import ProxySPEXExplainer, SPEXExplainer
+from spexlearn._base import row_keys
 from spexlearn.ablation import Ablation, DataAblation, MaskCache
+from spexlearn.ablation._base import content_batches
 from spexlearn.datasets import make_sparse_function
 
 
@@ -167,3 +169,31 @@ def test_ray_backend_matches_local():
         ray.shutdown()
     np.testing.assert_array_equal(out, local)
     assert spread.n_evaluated_ == len(np.unique(masks, axis=0))
+
+
+def test_overlapping_request_computes_only_new_masks(tmp_path):
+    path = tmp_path / "values.cache"
+    first, second = _masks(10, 200, seed=3), _masks(10, 300, seed=4)
+    Counting(batch_size=8, cache=path)(first)
+    known = {bytes(np.packbits(m)) for m in first}
+    value = Counting(batch_size=8, cache=path)
+    out = value(np.vstack([first, second]))
+    computed = {bytes(np.packbits(m)) for m in np.vstack(value.batches)}
+    assert not computed & known
+    assert computed | known == {bytes(np.packbits(m)) for m in np.vstack([first, second])}
+    np.testing.assert_allclose(out, value.truth.evaluate(np.vstack([first, second])),
+                               atol=1e-6)
+
+
+def test_content_batches_survive_removal_of_finished_batches():
+    keys = row_keys(_masks(12, 400, seed=5).astype(np.uint8))
+    order = np.arange(len(keys))
+    batches = content_batches(order, keys, 16)
+    sizes = [len(b) for b in batches]
+    assert min(sizes[:-1]) >= 8 and 8 <= np.mean(sizes) <= 24
+    rng = np.random.default_rng(0)
+    finished = set(rng.choice(len(batches), size=len(batches) // 2, replace=False).tolist())
+    left = np.concatenate([b for i, b in enumerate(batches) if i not in finished])
+    again = content_batches(left, keys, 16)
+    expected = [b for i, b in enumerate(batches) if i not in finished]
+    assert [b.tolist() for b in again] == [b.tolist() for b in expected]

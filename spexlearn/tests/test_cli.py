@@ -1,0 +1,159 @@
+"""The command line, on a fake language model whose answer log-probs are a known function."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from spexlearn import _cli
+from spexlearn._cli import main
+
+TEXT = "the film was not bad and the end was wonderful"
+QUESTION = "Positive or negative?"
+
+
+class WordLM:
+    """Whitespace tokens; log p("positive") = 1.5 [wonderful] - [bad] + 2 [not][bad]."""
+
+    name = "word-lm"
+    context_length = 10_000
+
+    def __init__(self):
+        self.vocab: dict[str, int] = {}
+        self.n_scored = 0
+
+    def encode(self, text):
+        return [self.vocab.setdefault(word, len(self.vocab)) for word in text.split()]
+
+    def prompt_ids(self, user_text):
+        return self.encode(user_text)
+
+    def generate(self, user_text, max_new_tokens=48):
+        return "positive", self.encode("positive")
+
+    def _check_length(self, n_tokens):
+        if n_tokens > self.context_length:
+            raise ValueError("too long")
+
+    def logprobs(self, prompts, targets, *, prefix_length=0):
+        words = {w: i for w, i in self.vocab.items()}
+        out = np.zeros((len(prompts), len(targets)))
+        for r, prompt in enumerate(prompts):
+            has = {w: float(words[w] in prompt) if w in words else 0.0
+                   for w in ("wonderful", "bad", "not")}
+            positive = 1.5 * has["wonderful"] - has["bad"] + 2 * has["not"] * has["bad"]
+            for c, target in enumerate(targets):
+                out[r, c] = positive if target == self.encode("positive") else 0.0
+        self.n_scored += len(prompts)
+        return out
+
+
+@pytest.fixture
+def lm(monkeypatch):
+    model = WordLM()
+    monkeypatch.setattr(_cli, "_load_model", lambda path, device: model)
+    return model
+
+
+def run(args, capsys):
+    code = main(["explain", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_output_recovers_the_known_interactions(lm, capsys):
+    code, out, err = run([TEXT, "--question", QUESTION, "--target", "positive", "--versus",
+                          "negative", "--budget", "300", "--json", "--top", "3"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    found = {tuple(row["text"]): row["value"] for row in result["interactions"]}
+    assert found == pytest.approx({("not", "bad"): 2.0, ("wonderful",): 1.5, ("bad",): -1.0},
+                                  abs=1e-6)
+    assert result["faithfulness_r2"] == pytest.approx(1.0)
+    assert result["target"] == ["positive", "negative"] and result["queries"] <= 300
+    assert result["components"][6] == "the#2"
+
+
+def test_table_names_the_components_and_the_model(lm, capsys):
+    code, out, err = run([TEXT, "--question", QUESTION, "--budget", "200", "--method", "spex",
+                          "--index", "shapley", "--holdout", "0"], capsys)
+    assert code == 0, err
+    assert "word-lm" in out and "shapley" in out and "'wonderful'" in out
+    assert "faithfulness" not in out
+    assert "queries" in err.splitlines()[-1] or "terms" in err
+
+
+def test_greedy_finds_the_flipping_words(lm, capsys):
+    code, out, err = run([TEXT, "--target", "positive", "--versus", "negative",
+                          "--method", "greedy", "--json"], capsys)
+    assert code == 0, err
+    steps = json.loads(out)["interactions"]
+    # 2.5 -> 0.5 without "not" (the largest drop) -> -1.0 without "wonderful": flipped.
+    assert [step["text"] for step in steps] == [["not"], ["wonderful"]]
+    assert [step["value"] for step in steps] == pytest.approx([0.5, -1.0])
+
+
+def test_text_from_stdin_and_file(lm, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr("sys.stdin", io.StringIO(TEXT))
+    code, out, _ = run(["--json", "--budget", "100", "--holdout", "0", "--quiet"], capsys)
+    assert code == 0 and len(json.loads(out)["components"]) == 10
+    path = tmp_path / "text.txt"
+    path.write_text("not bad wonderful\n")
+    code, out, err = run(["--file", str(path), "--json", "--budget", "20", "--quiet"], capsys)
+    assert code == 0 and json.loads(out)["components"] == ["not", "bad", "wonderful"]
+    assert err == ""
+
+
+def test_cache_directory_makes_a_rerun_query_nothing(lm, capsys, tmp_path):
+    args = [TEXT, "--budget", "150", "--cache", str(tmp_path / "c"), "--json", "--quiet"]
+    assert run(args, capsys)[0] == 0
+    first = lm.n_scored
+    code, _, _ = run(args, capsys)
+    assert code == 0 and lm.n_scored == first
+    assert len(list((tmp_path / "c").iterdir())) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["   "], "the text is empty"),
+        (["a b", "--template", "no placeholder"], "must contain {text}"),
+        (["a b", "--versus", "negative"], "--versus needs --target"),
+        (["--file", "/nonexistent/x.txt"], "no such file"),
+        (["word"], "nothing to interact"),
+        (["a b", "--file", "x"], "not both"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(lm, capsys, args, message):
+    code, out, err = run(args, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("spexlearn: error:") and message in err
+
+
+def test_bad_arguments_and_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "text", "--budget", "-3"])
+    assert exit_info.value.code == 2
+    assert "positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "--help"])
+    assert exit_info.value.code == 0
+    assert "examples:" in capsys.readouterr().out
+    assert main([]) == 2
+
+
+def test_missing_model_exits_3(capsys, tmp_path):
+    pytest.importorskip("transformers")
+    code, _, err = run(["a b c", "--model", str(tmp_path / "missing")], capsys)
+    assert code == 3 and "no model at" in err
+
+
+def test_budget_too_small_is_an_explainer_error(lm, capsys):
+    code, _, err = run([TEXT, "--method", "greedy", "--budget", "3"], capsys)
+    assert code == 1 and "budget" in err
+
+
+def test_constant_value_is_reported_not_crashed(lm, capsys, tmp_path):
+    code, out, err = run(["one two three", "--quiet"], capsys)
+    assert code == 1 and out == "" and "nothing to explain" in err
