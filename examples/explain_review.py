@@ -9,6 +9,7 @@ faithfulness on 300 held-out random masks and print the strongest interactions.
 Run: python examples/explain_review.py   (about 2 minutes on 2 CPU cores)
 """
 
+import os
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ REVIEW = (
     "I expected a dull sequel, but the film surprised me: the cast is charming, the jokes "
     "land, and although the middle drags a little, the ending is wonderful."
 )
+BUDGET = int(os.environ.get("SPEXLEARN_EXAMPLE_BUDGET", "1000"))
 TEMPLATE = "Review: {text}\nIs this review positive or negative? Answer with one word."
 
 
@@ -37,7 +39,7 @@ def main() -> None:
           f"full review: {value(np.ones((1, value.n_components)))[0]:+.2f}")
 
     start = time.perf_counter()
-    explainer = ProxySPEXExplainer(value, budget=1000, max_order=3, random_state=0).fit()
+    explainer = ProxySPEXExplainer(value, budget=BUDGET, max_order=3, random_state=0).fit()
     seconds = time.perf_counter() - start
     print(f"ProxySPEX: {explainer.n_queries_} queries in {seconds:.0f} s "
           f"({explainer.query_seconds_ / seconds:.0%} of it in the model)")

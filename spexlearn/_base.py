@@ -172,6 +172,24 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         X = self._validate_for_prediction(X)
         return self.spectrum_.evaluate(X)
 
+    def score(self, X, y, sample_weight=None):
+        """Faithfulness: R² of the surrogate's predictions against the true values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_masks, n_components)
+            Held-out masks (not the ones the explainer was fitted on).
+        y : array-like of shape (n_masks,)
+            The value function's values on them.
+        sample_weight : array-like of shape (n_masks,) or None
+
+        Returns
+        -------
+        score : float
+            1.0 when the surrogate reproduces every value; 0.0 for a constant at their mean.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def transform(self, X):
         """The kept basis functions (one column per non-empty subset) on masks.
 

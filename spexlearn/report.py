@@ -1,0 +1,232 @@
+"""A self-contained HTML report of an explanation: the text shaded by effect, the
+strongest interactions of any component on selection, and the plots embedded."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_report"]
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
+       color: #222; line-height: 1.5; }
+h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+.meta { color: #555; font-size: 0.9rem; }
+.text { border: 1px solid #ddd; border-radius: 6px; padding: 1rem; white-space: pre-wrap;
+        font-size: 1.05rem; }
+.c { border-radius: 3px; cursor: pointer; padding: 0 1px; }
+.c.selected { outline: 2px solid #2166ac; }
+.chips .c { display: inline-block; margin: 2px; padding: 2px 6px; border: 1px solid #ccc; }
+#details { min-height: 6rem; border-left: 4px solid #2166ac; padding: 0.5rem 1rem;
+           margin: 1rem 0; background: #f7f9fc; }
+table { border-collapse: collapse; margin: 0.5rem 0; }
+td, th { padding: 0.2rem 0.7rem; border-bottom: 1px solid #eee; text-align: left; }
+td.v { text-align: right; font-variant-numeric: tabular-nums; }
+.pos { color: #1b7837; } .neg { color: #b2182b; }
+img { max-width: 100%; }
+"""
+
+_SCRIPT = """
+const data = JSON.parse(document.getElementById("data").textContent);
+const fmt = v => (v >= 0 ? "+" : "") + v.toFixed(3);
+const names = s => s.map(i => data.components[i]).join(" \\u00d7 ");
+function select(i) {
+  document.querySelectorAll(".c.selected").forEach(e => e.classList.remove("selected"));
+  document.querySelectorAll('.c[data-i="' + i + '"]').forEach(e => e.classList.add("selected"));
+  const rows = data.terms.filter(t => t.s.includes(i))
+    .sort((a, b) => Math.abs(b.v) - Math.abs(a.v)).slice(0, data.per_component);
+  const box = document.getElementById("details");
+  box.innerHTML = "";
+  const head = document.createElement("h3");
+  head.id = "details-title";
+  head.textContent = data.components[i] + " \\u2014 Shapley value " + fmt(data.effects[i]);
+  box.appendChild(head);
+  if (!rows.length) {
+    box.appendChild(document.createTextNode("No interaction with this component was found."));
+    return;
+  }
+  const table = document.createElement("table");
+  table.id = "details-table";
+  table.innerHTML = "<tr><th>" + data.index + "</th><th>order</th><th>with</th></tr>";
+  for (const t of rows) {
+    const tr = table.insertRow();
+    const v = tr.insertCell(); v.className = "v " + (t.v >= 0 ? "pos" : "neg");
+    v.textContent = fmt(t.v);
+    tr.insertCell().textContent = t.s.length;
+    const others = t.s.filter(j => j !== i);
+    tr.insertCell().textContent = others.length ? names(others) : "(alone)";
+  }
+  box.appendChild(table);
+}
+document.querySelectorAll(".c").forEach(e =>
+  e.addEventListener("click", () => select(Number(e.dataset.i))));
+const match = location.hash.match(/c=(\\d+)/);
+if (match) select(Number(match[1]));
+"""
+
+
+def write_report(path, explainer, value_function=None, *, title: str | None = None,
+                 index: str = "mobius", top: int = 15, faithfulness: float | None = None,
+                 curves: dict | None = None, plots: bool = True) -> Path:
+    """Write one self-contained HTML file explaining a fitted explainer.
+
+    The page shows the text (for a :class:`~spexlearn.ablation.TextAblation`) or the
+    components, each shaded by its Shapley value (green raises the output, red lowers it);
+    clicking a component lists its strongest interactions. Below: the table of the
+    strongest interactions, and the bar chart, network and (given ``curves``)
+    faithfulness-versus-budget plots as embedded images. Nothing is loaded from outside
+    the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The HTML file to write.
+    explainer : fitted SPEXExplainer or ProxySPEXExplainer
+    value_function : TextAblation or None
+        Gives the text, the model's name and the target. None: components are shown as a
+        list of names.
+    title : str or None
+    index : str, default="mobius"
+        Interaction index of the tables and plots.
+    top : int, default=15
+        Rows of the strongest-interactions table (and interactions listed per component).
+    faithfulness : float or None
+        Held-out R² to show in the header.
+    curves : dict or None
+        ``{label: {"budgets": [...], "r2": [...]}}`` for a faithfulness-versus-budget plot.
+    plots : bool, default=True
+        Embed the plots (needs matplotlib and networkx).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from spexlearn import ProxySPEXExplainer
+    >>> from spexlearn.datasets import make_sparse_function
+    >>> f, _ = make_sparse_function(8, n_terms=6, max_order=2, random_state=0)
+    >>> explainer = ProxySPEXExplainer(f, budget=128, max_order=2, random_state=0).fit()
+    >>> out = write_report(tempfile.mkdtemp() + "/r.html", explainer, plots=False)
+    >>> "<html" in out.read_text()
+    True
+    """
+    interactions = explainer.interactions(index=index)
+    effects = explainer.interactions(index="shapley", order=1)
+    n = len(explainer.component_names_)
+    effect = np.array([effects[(i,)] for i in range(n)])
+    terms = [{"s": list(s), "v": float(v)} for s, v in interactions if s]
+    data = {"components": list(explainer.component_names_), "effects": effect.tolist(),
+            "terms": terms, "index": index, "per_component": int(top)}
+    body = [
+        _header(explainer, value_function, title, faithfulness),
+        "<h2>Components</h2>",
+        '<p class="meta">Shaded by Shapley value (green raises the output, red lowers '
+        "it). Click a component to see its strongest interactions.</p>",
+        _components_html(value_function, explainer.component_names_, effect),
+        '<div id="details"><span class="meta">No component selected.</span></div>',
+        f"<h2>Strongest interactions ({html.escape(index)})</h2>",
+        _table_html(interactions, top),
+    ]
+    if plots:
+        body.append(_plots_html(interactions, curves, top))
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title or 'spexlearn explanation')}</title>"
+        f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body)
+        + '\n<script type="application/json" id="data">'
+        + json.dumps(data).replace("</", "<\\/") + "</script>\n"
+        + f"<script>{_SCRIPT}</script>\n</body></html>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _header(explainer, value_function, title, faithfulness) -> str:
+    facts = [f"{len(explainer.component_names_)} components",
+             f"{explainer.n_queries_} queries", type(explainer).__name__]
+    if faithfulness is not None:
+        facts.append(f"faithfulness R² {faithfulness:.3f} on held-out masks")
+    lines = [f"<h1>{html.escape(title or 'What drives the output')}</h1>",
+             f'<p class="meta" id="facts">{html.escape(" · ".join(facts))}</p>']
+    if value_function is not None and hasattr(value_function, "target_text_"):
+        target = value_function.target_text_
+        if isinstance(target, tuple):
+            target = f"log p({target[0]!r}) − log p({target[1]!r})"
+        else:
+            target = f"log p({target!r})"
+        model = getattr(getattr(value_function, "lm", None), "name", "")
+        lines.append(f'<p class="meta">Model: {html.escape(str(model))}<br>'
+                     f"Value: {html.escape(target)}<br>Prompt: "
+                     f"{html.escape(value_function.template)}</p>")
+    return "\n".join(lines)
+
+
+def _shade(value: float, scale: float) -> str:
+    alpha = 0.0 if scale == 0 else min(abs(value) / scale, 1.0) * 0.6
+    rgb = "27,120,55" if value >= 0 else "178,24,43"
+    return f"background: rgba({rgb},{alpha:.3f})"
+
+
+def _span(i: int, text: str, value: float, scale: float) -> str:
+    return (f'<span class="c" data-i="{i}" style="{_shade(value, scale)}" '
+            f'title="{value:+.3f}">{html.escape(text)}</span>')
+
+
+def _components_html(value_function, names, effect: np.ndarray) -> str:
+    scale = float(np.abs(effect).max()) if len(effect) else 0.0
+    segments = getattr(value_function, "segments", None)
+    text = getattr(value_function, "text", None)
+    if segments is None or text is None or len(segments) != len(names):
+        chips = " ".join(_span(i, name, effect[i], scale) for i, name in enumerate(names))
+        return f'<div class="text chips" id="text">{chips}</div>'
+    parts, cursor = [], 0
+    for i, part in enumerate(segments):
+        parts.append(html.escape(text[cursor : part.start]))
+        parts.append(_span(i, text[part.start : part.end], effect[i], scale))
+        cursor = part.end
+    parts.append(html.escape(text[cursor:]))
+    return f'<div class="text" id="text">{"".join(parts)}</div>'
+
+
+def _table_html(interactions, top: int) -> str:
+    rows = ['<table id="top-table"><tr><th>rank</th><th>value</th><th>order</th>'
+            "<th>components</th></tr>"]
+    for rank, (subset, value) in enumerate(interactions.top(top), 1):
+        names = " × ".join(interactions.names_of(subset))
+        sign = "pos" if value >= 0 else "neg"
+        rows.append(f'<tr><td>{rank}</td><td class="v {sign}">{value:+.3f}</td>'
+                    f"<td>{len(subset)}</td><td>{html.escape(names)}</td></tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _plots_html(interactions, curves, top: int) -> str:
+    from . import plot
+
+    figures = [("Top interactions", plot.plot_bar(interactions, k=min(top, 12))),
+               ("Interaction network", plot.plot_network(interactions, k=top))]
+    if curves:
+        figures.append(("Faithfulness against budget", plot.plot_faithfulness(curves)))
+    images = [f'<h2>{name}</h2><img alt="{name}" src="data:image/png;base64,{_png(ax)}">'
+              for name, ax in figures]
+    return "\n".join(images)
+
+
+def _png(ax) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format="png", dpi=90)
+    plt.close(ax.figure)
+    return base64.b64encode(buffer.getvalue()).decode()

@@ -1,0 +1,39 @@
+"""A language model stand-in whose answer log-probabilities are a known function."""
+
+import numpy as np
+
+
+class WordLM:
+    """Whitespace tokens; log p("positive") = 1.5 [wonderful] - [bad] + 2 [not][bad]."""
+
+    name = "word-lm"
+    context_length = 10_000
+
+    def __init__(self):
+        self.vocab: dict[str, int] = {}
+        self.n_scored = 0
+
+    def encode(self, text):
+        return [self.vocab.setdefault(word, len(self.vocab)) for word in text.split()]
+
+    def prompt_ids(self, user_text):
+        return self.encode(user_text)
+
+    def generate(self, user_text, max_new_tokens=48):
+        return "positive", self.encode("positive")
+
+    def _check_length(self, n_tokens):
+        if n_tokens > self.context_length:
+            raise ValueError("too long")
+
+    def logprobs(self, prompts, targets, *, prefix_length=0):
+        words = {w: i for w, i in self.vocab.items()}
+        out = np.zeros((len(prompts), len(targets)))
+        for r, prompt in enumerate(prompts):
+            has = {w: float(words[w] in prompt) if w in words else 0.0
+                   for w in ("wonderful", "bad", "not")}
+            positive = 1.5 * has["wonderful"] - has["bad"] + 2 * has["not"] * has["bad"]
+            for c, target in enumerate(targets):
+                out[r, c] = positive if target == self.encode("positive") else 0.0
+        self.n_scored += len(prompts)
+        return out
