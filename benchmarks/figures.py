@@ -25,7 +25,7 @@ OUT = Path(__file__).resolve().parents[1] / "doc" / "_static"
 
 
 def main() -> None:
-    n, seeds = 100, 3
+    n, seeds = 100, 8
     curves: dict[str, list] = {}
     for seed in range(seeds):
         _, truth = make_sparse_function(n, n_terms=40, max_order=3, random_state=seed)

@@ -56,8 +56,9 @@ class ProxySPEXExplainer(_BaseExplainer):
         How it draws them. "uniform": distinct uniformly random masks. "paired": random
         masks each followed by its complement, which makes odd- and even-order Fourier
         terms orthogonal over the sample, so terms of one parity are estimated without
-        noise from unexplained terms of the other (more faithful per query; see
-        ``benchmarks/``).
+        noise from unexplained terms of the other. It helps where many small terms go
+        unexplained (real models); on exactly sparse functions both samplings do equally
+        well (``benchmarks/figures.py``).
     max_order : int, default=5
         Largest interaction order kept.
     n_terms : "auto" or int, default="auto"

@@ -65,7 +65,7 @@ class TextAblation(Ablation):
 
     def __init__(self, lm=None, text="", *, unit="word", template="{text}", target=None,
                  mask="remove", placeholder=_PLACEHOLDER, max_new_tokens=48, cache=None,
-                 batch_size=32, progress=True, backend="local", n_workers=None):
+                 batch_size=64, progress=True, backend="local", n_workers=None):
         super().__init__(cache=cache, batch_size=batch_size, progress=progress,
                          backend=backend, n_workers=n_workers)
         _check_settings(unit, template, mask)
