@@ -16,32 +16,27 @@ Run: python benchmarks/acceptance_lm.py [--cache-dir benchmarks/results/cache]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-REVIEW = (
-    "I expected a dull sequel, but the film surprised me: the cast is charming, the jokes "
-    "land, and although the middle drags a little, the ending is wonderful."
-)
-REVIEW_TEMPLATE = "Review: {text}\nIs this review positive or negative? Answer with one word."
-QA_CONTEXT = (
-    "Anna Berg grew up in a small fishing village. "
-    "The village lies on the coast of Norway. "
-    "As a child, Anna loved drawing boats. "
-    "Her older brother Lars became a sailor. "
-    "Anna studied architecture in Oslo. "
-    "After her studies she moved to Lyon. "
-    "Lyon is a city in France. "
-    "In Lyon she designed a famous bridge. "
-    "The bridge crosses the river Rhône. "
-    "Lars visited her there every summer. "
-    "He preferred the mountains to the city. "
-    "Anna still lives in Lyon today."
-)
-QA_TEMPLATE = "{text}\nQuestion: In which country does Anna live today? Answer briefly."
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _example(name: str):
+    """An example script as a module: the texts and templates are the examples' own."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REVIEW, _QA = _example("explain_review"), _example("explain_qa")
+REVIEW, REVIEW_TEMPLATE = _REVIEW.REVIEW, _REVIEW.TEMPLATE
+QA_CONTEXT, QA_TEMPLATE = _QA.CONTEXT, _QA.TEMPLATE
 
 
 def r2(pred: np.ndarray, truth: np.ndarray) -> float:

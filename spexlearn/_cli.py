@@ -247,7 +247,7 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
     explainer.fit()
     _progress(args, f"{explainer.n_queries_} queries; {len(explainer.interactions_)} terms")
     result = {"components": value.component_names, "queries": explainer.n_queries_,
-              "full_value": float(explainer.predict(np.ones((1, value.n_components)))[0])}
+              "full_value": float(value(np.ones((1, value.n_components)))[0])}
     if args.holdout:
         held_out = np.random.default_rng(args.seed + 1).integers(
             0, 2, size=(args.holdout, value.n_components))

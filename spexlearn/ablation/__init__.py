@@ -5,9 +5,10 @@ Each is a callable ``masks (m, n) -> values (m,)`` (1 = component kept) with
 masks (in memory, and on disk with ``cache=path``), a progress bar and a Ray backend.
 """
 
-from ._base import Ablation, MaskCache
+from ._base import Ablation, MaskCache, ValueFunctionError
 from .data import DataAblation
 from .heads import HeadAblation
 from .text import TextAblation
 
-__all__ = ["Ablation", "DataAblation", "HeadAblation", "MaskCache", "TextAblation"]
+__all__ = ["Ablation", "DataAblation", "HeadAblation", "MaskCache", "TextAblation",
+           "ValueFunctionError"]

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .._base import row_keys
 
-__all__ = ["Ablation", "MaskCache"]
+__all__ = ["Ablation", "MaskCache", "ValueFunctionError"]
 
 BACKENDS = ("local", "ray")
 _CACHE_FORMAT = 1
@@ -99,40 +99,63 @@ class Ablation:
         keys = row_keys(masks)
         distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         self._open_store()
-        values = self._values_of(masks[first], distinct)
+        values = self._values_of(masks[first], distinct, first)
         return values[inverse.reshape(-1)]
 
     def _sort_key(self, masks: np.ndarray) -> np.ndarray | None:
         """Optional order of the distinct masks before batching (e.g. by prompt length)."""
         return None
 
-    def _values_of(self, masks: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    def _values_of(self, masks: np.ndarray, keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
         sort_key = self._sort_key(masks)
         order = np.arange(len(keys)) if sort_key is None else np.argsort(sort_key, kind="stable")
         missing = order[[bytes(keys[i]) not in self._memory for i in order]]
         todo = content_batches(missing, keys, self.batch_size)
-        n_todo = len(missing)
+        n_todo, finished = len(missing), 0
         with tqdm(total=n_todo, disable=not self.progress or n_todo == 0,
                   desc=type(self).__name__, unit="mask") as bar:
-            for batch, values in self._run(masks, todo):
-                self._remember(masks[batch], keys[batch], values)
-                bar.update(len(batch))
+            try:
+                for batch, values in self._run(masks, todo):
+                    self._remember(masks[batch], keys[batch], values)
+                    bar.update(len(batch))
+                    finished += 1
+            except _BadValues as bad:
+                raise ValueFunctionError(self._failure(
+                    f"it returned {bad.problem} for the masks in rows "
+                    f"{_some(rows[bad.batch[bad.positions]])} of the request",
+                    finished, len(todo))) from None
+            except Exception as exc:
+                raise ValueFunctionError(self._failure(
+                    f"{type(exc).__name__}: {exc}", finished, len(todo))) from exc
         return np.array([self._memory[bytes(k)] for k in keys])
+
+    def _failure(self, what: str, finished: int, total: int) -> str:
+        kept = len(self._memory)
+        where = (f"in the cache {self.cache}" if self.cache is not None else
+                 "in this object's memory only (pass cache='FILE' to keep them on disk)")
+        return (f"{type(self).__name__} failed on batch {finished + 1} of {total}: {what}. "
+                f"All {kept} values computed so far are kept {where}; call it again with "
+                "the same masks to resume from the failed batch.")
 
     def _run(self, masks: np.ndarray, batches: list[np.ndarray]):
         if self.backend == "ray" and batches:
             yield from _run_on_ray(self, masks, batches)
             return
         for batch in batches:
-            yield batch, self._checked(self._evaluate(masks[batch]), len(batch))
+            yield batch, self._checked(self._evaluate(masks[batch]), batch)
 
-    def _checked(self, values, count: int) -> np.ndarray:
-        values = np.asarray(values, dtype=np.float64).reshape(-1)
-        if values.shape != (count,) or not np.isfinite(values).all():
-            raise ValueError(
-                f"{type(self).__name__} produced {values.shape} values (non-finite: "
-                f"{int((~np.isfinite(values)).sum())}) for {count} masks."
-            )
+    def _checked(self, values, batch: np.ndarray) -> np.ndarray:
+        try:
+            values = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise _BadValues(f"values that are not numbers ({exc})", batch,
+                             np.arange(len(batch))) from None
+        if values.shape != (len(batch),):
+            raise _BadValues(f"shape {values.shape} instead of ({len(batch)},)", batch,
+                             np.arange(len(batch)))
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise _BadValues(f"{bad.size} NaN or infinite values", batch, bad)
         return values
 
     def _remember(self, masks, keys, values) -> None:
@@ -147,6 +170,25 @@ class Ablation:
             return
         self._store = MaskCache(self.cache, self.n_components, self.fingerprint())
         self._memory.update(self._store.load())
+
+
+class ValueFunctionError(RuntimeError):
+    """A value function failed, or returned values that cannot be used, on some batch.
+
+    The message names the batch and the offending masks; every value computed before it
+    is kept (in the cache file, if any), so calling again resumes from the failed batch.
+    """
+
+
+class _BadValues(Exception):
+    def __init__(self, problem: str, batch: np.ndarray, positions: np.ndarray):
+        super().__init__(problem)
+        self.problem, self.batch, self.positions = problem, batch, positions
+
+
+def _some(rows: np.ndarray, limit: int = 10) -> str:
+    shown = ", ".join(str(int(r)) for r in np.sort(rows)[:limit])
+    return f"{shown}{', ...' if len(rows) > limit else ''} ({len(rows)} in all)"
 
 
 def content_batches(order: np.ndarray, keys: np.ndarray, size: int) -> list[np.ndarray]:
@@ -280,7 +322,7 @@ def _run_on_ray(ablation: Ablation, masks: np.ndarray, batches: list[np.ndarray]
         while pending:
             [done], _ = ray.wait(list(pending), num_returns=1)
             worker, batch = pending.pop(done)
-            yield batch, ablation._checked(ray.get(done), len(batch))
+            yield batch, ablation._checked(ray.get(done), batch)
             if queue:
                 nxt = queue.pop(0)
                 pending[worker.evaluate.remote(masks[nxt])] = (worker, nxt)

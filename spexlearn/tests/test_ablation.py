@@ -197,3 +197,58 @@ def test_content_batches_survive_removal_of_finished_batches():
     again = content_batches(left, keys, 16)
     expected = [b for i, b in enumerate(batches) if i not in finished]
     assert [b.tolist() for b in again] == [b.tolist() for b in expected]
+
+
+class Faulty(Counting):
+    """Counting, but raising on one batch or returning bad values for some masks."""
+
+    def __init__(self, fault, **kwargs):
+        super().__init__(**kwargs)
+        self.fault = fault
+
+    def _evaluate(self, masks):
+        values = super()._evaluate(masks)
+        if self.fault == "raise" and len(self.batches) == 3:
+            raise RuntimeError("CUDA out of memory")
+        if self.fault == "nan":
+            values[(masks[:, 0] == 1) & (masks[:, 1] == 1)] = np.nan
+        if self.fault == "shape":
+            return values[:-1]
+        if self.fault == "text":
+            return ["high"] * len(masks)
+        return values
+
+
+def test_a_failing_batch_is_named_and_a_rerun_resumes(tmp_path):
+    from spexlearn.ablation import ValueFunctionError
+
+    path, masks = tmp_path / "values.cache", _masks(10, 80, seed=6)
+    reference = Counting(batch_size=8)(masks)
+    faulty = Faulty("raise", batch_size=8, cache=path)
+    with pytest.raises(ValueFunctionError, match=r"failed on batch 3 of \d+: RuntimeError: "
+                       r"CUDA out of memory\. All \d+ values computed so far are kept in the "
+                       r"cache .*call it again with the same masks to resume"):
+        faulty(masks)
+    computed = {bytes(np.packbits(m)) for m in np.vstack(faulty.batches[:2])}
+    resumed = Counting(batch_size=8, cache=path)
+    np.testing.assert_array_equal(resumed(masks), reference)
+    again = {bytes(np.packbits(m)) for m in np.vstack(resumed.batches)}
+    assert not again & computed
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("nan", r"returned \d+ NaN or infinite values for the masks in rows"),
+    ("shape", r"returned shape \(\d+,\) instead of \(\d+,\)"),
+    ("text", "returned values that are not numbers"),
+])
+def test_unusable_values_are_refused_naming_the_rows(fault, message):
+    from spexlearn.ablation import ValueFunctionError
+
+    masks = _masks(10, 40, seed=7)
+    with pytest.raises(ValueFunctionError, match=message) as info:
+        Faulty(fault, batch_size=64)(masks)
+    if fault == "nan":
+        bad = np.flatnonzero((masks[:, 0] == 1) & (masks[:, 1] == 1))
+        listed = str(info.value).split("rows ")[1].split(" (")[0].rstrip(", .")
+        first_rows = sorted({int(np.flatnonzero((masks == masks[r]).all(1))[0]) for r in bad})
+        assert [int(r) for r in listed.split(", ")] == first_rows[:10]

@@ -35,6 +35,7 @@ def test_json_output_recovers_the_known_interactions(lm, capsys):
     assert found == pytest.approx({("not", "bad"): 2.0, ("wonderful",): 1.5, ("bad",): -1.0},
                                   abs=1e-6)
     assert result["faithfulness_r2"] == pytest.approx(1.0)
+    assert result["full_value"] == pytest.approx(2.5)  # 1.5 - 1 + 2 with every word kept
     assert result["target"] == ["positive", "negative"] and result["queries"] <= 300
     assert result["components"][6] == "the#2"
 
