@@ -23,7 +23,7 @@ from .._base import row_keys
 __all__ = ["Ablation", "MaskCache", "ValueFunctionError"]
 
 BACKENDS = ("local", "ray")
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 class Ablation:
@@ -225,9 +225,11 @@ def _as_masks(masks, n: int) -> np.ndarray:
 class MaskCache:
     """An append-only file of (mask, value) records, written one whole batch at a time.
 
-    Layout: a JSON header line, then blocks of ``[count: uint32][count records]``, a record
-    being the packed mask then a float64. A block cut short by a crash is ignored on
-    reading and overwritten by the next append.
+    Layout: a JSON header line, then blocks of ``[count: uint32][crc32: uint32][count
+    records]``, a record being the packed mask then a float64. The last block, if a crash
+    cut it short, is ignored on reading and overwritten by the next append; a block that
+    fails its checksum anywhere else means the file is corrupt, and it is refused. Nothing
+    in it is ever unpickled or evaluated.
     """
 
     def __init__(self, path, n_components: int, fingerprint: str):
@@ -246,7 +248,10 @@ class MaskCache:
         """Every complete record; creates the file (with its header) if it is missing."""
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_bytes(self._header())
+            # Written whole under another name, then renamed: never a half header.
+            partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            partial.write_bytes(self._header())
+            os.replace(partial, self.path)
             self._valid_end = len(self._header())
             return {}
         data = self.path.read_bytes()
@@ -264,6 +269,15 @@ class MaskCache:
                 f"{self.path} is not a spexlearn cache file; choose another cache path."
             ) from exc
         expected = json.loads(self._header())
+        if not isinstance(header, dict) or "spexlearn-cache" not in header:
+            raise ValueError(
+                f"{self.path} is not a spexlearn cache file; choose another cache path."
+            )
+        if header["spexlearn-cache"] != _CACHE_FORMAT:
+            raise ValueError(
+                f"the cache file {self.path} has format {header['spexlearn-cache']}, this "
+                f"spexlearn reads format {_CACHE_FORMAT}: delete it or choose another path."
+            )
         if header != expected:
             raise ValueError(
                 f"the cache file {self.path} was written for another value function "
@@ -276,12 +290,18 @@ class MaskCache:
         record = np.dtype([("mask", np.void, self._mask_bytes), ("value", "<f8")])
         records: dict[bytes, float] = {}
         position = 0
-        while position + 4 <= len(body):
-            count = int(np.frombuffer(body, "<u4", 1, position)[0])
-            end = position + 4 + count * record.itemsize
-            if end > len(body):
-                break
-            block = np.frombuffer(body, record, count, position + 4)
+        while position + 8 <= len(body):
+            count, checksum = np.frombuffer(body, "<u4", 2, position).tolist()
+            end = position + 8 + count * record.itemsize
+            if end > len(body) or zlib.crc32(body[position + 8 : end]) != checksum:
+                if end < len(body):
+                    raise ValueError(
+                        f"the cache file {self.path} is corrupt at byte {position} (a block "
+                        "fails its checksum and is not the last one): delete it, or move it "
+                        "away and choose another cache path."
+                    )
+                break  # the last block, cut short by a crash: ignored, then overwritten
+            block = np.frombuffer(body, record, count, position + 8)
             records.update(zip(map(bytes, block["mask"]), block["value"].tolist(), strict=True))
             position = end
         return records, position
@@ -291,19 +311,29 @@ class MaskCache:
         block = np.empty(len(values), record)
         block["mask"] = row_keys(masks)
         block["value"] = values
+        data = block.tobytes()
         with open(self.path, "r+b") as handle:
             handle.seek(self._valid_end)
-            handle.write(np.uint32(len(values)).tobytes() + block.tobytes())
+            handle.write(np.array([len(values), zlib.crc32(data)], "<u4").tobytes() + data)
             handle.truncate()
             handle.flush()
             os.fsync(handle.fileno())
             self._valid_end = handle.tell()
 
 
+_RAY_RETRIES = 3
+
+
 def _run_on_ray(ablation: Ablation, masks: np.ndarray, batches: list[np.ndarray]):
-    """Yield (batch, values) as Ray actors finish them, each actor busy with one at a time."""
+    """Yield (batch, values) as Ray actors finish them, each actor busy with one at a time.
+
+    An actor that dies (its process killed, its node lost) is replaced by a new one and
+    its batch is queued again, up to ``_RAY_RETRIES`` times per batch: the values are
+    those of a run without the failure.
+    """
     try:
         import ray
+        from ray.exceptions import RayActorError
     except ImportError as exc:
         raise ImportError(
             "backend='ray' needs Ray: pip install 'spexlearn[distributed]' (or ray)."
@@ -312,20 +342,34 @@ def _run_on_ray(ablation: Ablation, masks: np.ndarray, batches: list[np.ndarray]
         ray.init(include_dashboard=False, log_to_driver=False)
     worker_class = ray.remote(_Worker)
     workers = [worker_class.remote(ablation) for _ in range(ablation.n_workers or 2)]
+    queue = [(batch, 0) for batch in batches]
     pending: dict = {}
-    queue = list(batches)
+
+    def submit(worker) -> None:
+        batch, tries = queue.pop(0)
+        pending[worker.evaluate.remote(masks[batch])] = (worker, batch, tries)
+
     for worker in workers:
         if queue:
-            batch = queue.pop(0)
-            pending[worker.evaluate.remote(masks[batch])] = (worker, batch)
+            submit(worker)
     try:
         while pending:
             [done], _ = ray.wait(list(pending), num_returns=1)
-            worker, batch = pending.pop(done)
-            yield batch, ablation._checked(ray.get(done), batch)
+            worker, batch, tries = pending.pop(done)
+            try:
+                values = ray.get(done)
+            except RayActorError:
+                if tries >= _RAY_RETRIES:
+                    raise
+                workers.remove(worker)
+                worker = worker_class.remote(ablation)
+                workers.append(worker)
+                queue.insert(0, (batch, tries + 1))
+                submit(worker)
+                continue
+            yield batch, ablation._checked(values, batch)
             if queue:
-                nxt = queue.pop(0)
-                pending[worker.evaluate.remote(masks[nxt])] = (worker, nxt)
+                submit(worker)
     finally:
         for worker in workers:
             ray.kill(worker)

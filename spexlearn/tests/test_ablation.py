@@ -158,17 +158,42 @@ def test_data_attribution_end_to_end():
     assert proxy.score(masks, value(masks)) > 0.8
 
 
-def test_ray_backend_matches_local():
+class Dying(Counting):
+    """Counting whose Ray worker process dies the first time it meets each marked batch."""
+
+    def __init__(self, marker_dir, **kwargs):
+        super().__init__(**kwargs)
+        self.marker_dir = str(marker_dir)
+
+    def _evaluate(self, masks):
+        import os
+        from pathlib import Path
+
+        for i in (2, 5):  # two batches kill their worker once each
+            marker = Path(self.marker_dir) / f"killed-{i}"
+            if len(self.batches) == i and not marker.exists():
+                marker.touch()
+                os._exit(1)
+        return super()._evaluate(masks)
+
+
+def test_ray_backend_matches_local_and_survives_killed_workers(tmp_path):
     ray = pytest.importorskip("ray")
-    masks = _masks(10, 40, seed=4)
+    masks = _masks(10, 120, seed=4)
     local = Counting(batch_size=8)(masks)
     try:
         spread = Counting(batch_size=8, backend="ray", n_workers=2)
         out = spread(masks)
+        dying = Dying(tmp_path, batch_size=8, backend="ray", n_workers=2,
+                      cache=tmp_path / "values.cache")
+        survived = dying(masks)
     finally:
         ray.shutdown()
     np.testing.assert_array_equal(out, local)
     assert spread.n_evaluated_ == len(np.unique(masks, axis=0))
+    assert sorted(p.name for p in tmp_path.glob("killed-*")) == ["killed-2", "killed-5"]
+    np.testing.assert_array_equal(survived, local)
+    assert dying.n_evaluated_ == len(np.unique(masks, axis=0))
 
 
 def test_overlapping_request_computes_only_new_masks(tmp_path):
@@ -252,3 +277,41 @@ def test_unusable_values_are_refused_naming_the_rows(fault, message):
         listed = str(info.value).split("rows ")[1].split(" (")[0].rstrip(", .")
         first_rows = sorted({int(np.flatnonzero((masks == masks[r]).all(1))[0]) for r in bad})
         assert [int(r) for r in listed.split(", ")] == first_rows[:10]
+
+
+def test_corrupt_or_old_cache_is_refused_never_mixed_in(tmp_path):
+    path = tmp_path / "values.cache"
+    value = Counting(batch_size=4, cache=path)
+    value(_masks(10, 20, seed=8))
+    assert not list(tmp_path.glob(".*.tmp"))  # the header was written whole, then renamed
+    data = bytearray(path.read_bytes())
+    header_end = data.index(b"\n") + 1
+    data[header_end + 12] ^= 0xFF  # a byte inside the first block's records
+    corrupt = tmp_path / "corrupt.cache"
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt at byte 0"):
+        Counting(batch_size=4, cache=corrupt)(_masks(10, 2))
+    old = tmp_path / "old.cache"
+    old.write_bytes(data[:header_end].replace(b'"spexlearn-cache": 2', b'"spexlearn-cache": 1'))
+    with pytest.raises(ValueError, match="has format 1"):
+        Counting(cache=old)(_masks(10, 2))
+
+
+def test_text_cache_key_covers_every_setting_that_changes_the_value():
+    from spexlearn.ablation import TextAblation
+    from spexlearn.tests._fake_lm import WordLM
+
+    class OtherLM(WordLM):
+        name = "other-lm"
+
+    lm = WordLM()
+    base = dict(text="not bad at all", template="{text}?", target="positive")
+    variants = [
+        {}, {"text": "not bad at all!"}, {"unit": "sentence"}, {"template": "{text}!"},
+        {"target": "negative"}, {"target": ("positive", "negative")}, {"mask": "token"},
+        {"mask": "token", "placeholder": "[gap]"},
+    ]
+    keys = {TextAblation(lm, **{**base, **change}, progress=False).fingerprint()
+            for change in variants}
+    keys.add(TextAblation(OtherLM(), **base, progress=False).fingerprint())
+    assert len(keys) == len(variants) + 1
