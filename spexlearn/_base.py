@@ -51,6 +51,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         # the cores are shared (its workers spin); n_jobs opts into more threads.
         with threadpool_limits(limits=self.n_jobs or 1, user_api="blas"):
             self.spectrum_ = self._fit_spectrum(X, y, rng)
+        self.noise_std_ = _residual_std(self.spectrum_, X, y)
         self.interactions_ = self.interactions()
         return self
 
@@ -246,6 +247,13 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         # `transform` maps masks to interaction features; the estimator stays a regressor.
         tags.transformer_tags = TransformerTags(preserves_dtype=["float64"])
         return tags
+
+
+def _residual_std(spectrum: SparseSpectrum, X: np.ndarray, y: np.ndarray) -> float:
+    """Residual standard deviation, corrected for the number of terms fitted."""
+    residual = y - spectrum.evaluate(X)
+    freedom = max(len(y) - len(spectrum), 1)
+    return float(np.sqrt(residual @ residual / freedom))
 
 
 def draw_uniform_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndarray:

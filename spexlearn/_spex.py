@@ -101,6 +101,10 @@ class SPEXExplainer(_BaseExplainer):
         Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
     query_seconds_ : float
         Time spent inside the value function.
+    noise_std_ : float
+        Estimated noise level of the values: the residual standard deviation of the
+        surrogate on the fitted samples, corrected for the number of terms. It also holds
+        whatever the surrogate misses, so it bounds the noise from above.
     component_names_ : list of str
     n_features_in_ : int
 

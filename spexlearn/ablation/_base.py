@@ -48,16 +48,23 @@ class Ablation:
         instance unless one is running (``ray.init(address=...)`` first for a cluster).
     n_workers : int or None
         Ray actors (None: 2).
+    repeats : int, default=1
+        Evaluate every mask this many times and keep the mean: for stochastic models
+        (sampling, dropout, nondeterministic kernels). The spread gives ``noise_std_``.
     """
 
     component_names: list[str]
 
     def __init__(self, *, cache=None, batch_size=32, progress=True, backend="local",
-                 n_workers=None):
+                 n_workers=None, repeats=1):
         if backend not in BACKENDS:
             raise ValueError(f"backend={backend!r} is unknown; choose one of {BACKENDS}.")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"repeats must be a positive integer, got {repeats!r}.")
+        self.repeats = repeats
+        self._noise_sum, self._noise_count = 0.0, 0
         self.cache = cache
         self.batch_size = batch_size
         self.progress = progress
@@ -90,7 +97,10 @@ class Ablation:
 
     def fingerprint(self) -> str:
         """A hash of the settings that determine the values."""
-        text = json.dumps(self._fingerprint(), sort_keys=True, default=str)
+        settings = self._fingerprint()
+        if self.repeats != 1:  # a cached value is then the mean of that many queries
+            settings = {**settings, "repeats": self.repeats}
+        text = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     # ---------------------------------------------------------------- call
@@ -142,7 +152,26 @@ class Ablation:
             yield from _run_on_ray(self, masks, batches)
             return
         for batch in batches:
-            yield batch, self._checked(self._evaluate(masks[batch]), batch)
+            yield batch, self._repeated(masks[batch], batch)
+
+    def _repeated(self, masks: np.ndarray, batch: np.ndarray) -> np.ndarray:
+        """The mean of ``repeats`` evaluations; their spread feeds ``noise_std_``."""
+        runs = [self._checked(self._evaluate(masks), batch) for _ in range(self.repeats)]
+        if self.repeats > 1:
+            self._noise_sum += float(np.var(runs, axis=0, ddof=1).sum())
+            self._noise_count += len(batch)
+        return np.mean(runs, axis=0)
+
+    @property
+    def noise_std_(self) -> float | None:
+        """Standard deviation of one query's value, from the spread of repeated queries.
+
+        None until masks were evaluated with ``repeats`` > 1 (in this process: the cache
+        keeps only the means).
+        """
+        if not self._noise_count:
+            return None
+        return float(np.sqrt(self._noise_sum / self._noise_count))
 
     def _checked(self, values, batch: np.ndarray) -> np.ndarray:
         try:
@@ -357,7 +386,9 @@ def _run_on_ray(ablation: Ablation, masks: np.ndarray, batches: list[np.ndarray]
             [done], _ = ray.wait(list(pending), num_returns=1)
             worker, batch, tries = pending.pop(done)
             try:
-                values = ray.get(done)
+                values, noise_sum, noise_count = ray.get(done)
+            except _BadValues as bad:  # the worker numbered its batch from 0
+                raise _BadValues(bad.problem, batch, bad.positions) from None
             except RayActorError:
                 if tries >= _RAY_RETRIES:
                     raise
@@ -367,6 +398,8 @@ def _run_on_ray(ablation: Ablation, masks: np.ndarray, batches: list[np.ndarray]
                 queue.insert(0, (batch, tries + 1))
                 submit(worker)
                 continue
+            ablation._noise_sum += noise_sum
+            ablation._noise_count += noise_count
             yield batch, ablation._checked(values, batch)
             if queue:
                 submit(worker)
@@ -381,5 +414,8 @@ class _Worker:
     def __init__(self, ablation: Ablation):
         self.ablation = ablation
 
-    def evaluate(self, masks: np.ndarray) -> np.ndarray:
-        return self.ablation._evaluate(masks)
+    def evaluate(self, masks: np.ndarray) -> tuple[np.ndarray, float, int]:
+        ablation = self.ablation
+        before = ablation._noise_sum, ablation._noise_count
+        values = ablation._repeated(masks, np.arange(len(masks)))
+        return values, ablation._noise_sum - before[0], ablation._noise_count - before[1]

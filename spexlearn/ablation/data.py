@@ -42,7 +42,7 @@ class DataAblation(Ablation):
         the class predicted for ``x_test`` by the model fitted on all rows.
     n_jobs : int or None
         Refits run in parallel with joblib.
-    cache, batch_size, progress, backend, n_workers
+    cache, batch_size, progress, backend, n_workers, repeats
         See :class:`~spexlearn.ablation.Ablation`.
 
     Examples
@@ -60,9 +60,9 @@ class DataAblation(Ablation):
 
     def __init__(self, estimator, X_train, y_train, x_test, *, groups=None, output="auto",
                  target_class=None, n_jobs=None, cache=None, batch_size=32, progress=True,
-                 backend="local", n_workers=None):
+                 backend="local", n_workers=None, repeats=1):
         super().__init__(cache=cache, batch_size=batch_size, progress=progress,
-                         backend=backend, n_workers=n_workers)
+                         backend=backend, n_workers=n_workers, repeats=repeats)
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r} is unknown; choose one of {OUTPUTS}.")
         self.estimator = estimator

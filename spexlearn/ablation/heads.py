@@ -29,7 +29,7 @@ class HeadAblation(Ablation):
         One answer per prompt. None: the model's own greedy answers with every head on.
     heads : "all" or list of (int, int)
         The (layer, head) pairs that are components; the others stay on.
-    cache, batch_size, progress, backend, n_workers
+    cache, batch_size, progress, backend, n_workers, repeats
         See :class:`~spexlearn.ablation.Ablation`.
 
     Examples
@@ -41,9 +41,9 @@ class HeadAblation(Ablation):
     """
 
     def __init__(self, lm=None, prompts=(), targets=None, *, heads="all", cache=None,
-                 batch_size=8, progress=True, backend="local", n_workers=None):
+                 batch_size=8, progress=True, backend="local", n_workers=None, repeats=1):
         super().__init__(cache=cache, batch_size=batch_size, progress=progress,
-                         backend=backend, n_workers=n_workers)
+                         backend=backend, n_workers=n_workers, repeats=repeats)
         if lm is None:
             from ..lm import load_default_lm
 

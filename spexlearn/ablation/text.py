@@ -42,7 +42,7 @@ class TextAblation(Ablation):
     placeholder : str, default="..."
     max_new_tokens : int, default=48
         Length limit of the greedy answer when ``target`` is None.
-    cache, batch_size, progress, backend, n_workers
+    cache, batch_size, progress, backend, n_workers, repeats
         See :class:`~spexlearn.ablation.Ablation`.
 
     Attributes
@@ -65,9 +65,9 @@ class TextAblation(Ablation):
 
     def __init__(self, lm=None, text="", *, unit="word", template="{text}", target=None,
                  mask="remove", placeholder=_PLACEHOLDER, max_new_tokens=48, cache=None,
-                 batch_size=64, progress=True, backend="local", n_workers=None):
+                 batch_size=64, progress=True, backend="local", n_workers=None, repeats=1):
         super().__init__(cache=cache, batch_size=batch_size, progress=progress,
-                         backend=backend, n_workers=n_workers)
+                         backend=backend, n_workers=n_workers, repeats=repeats)
         _check_settings(unit, template, mask)
         if lm is None:
             from ..lm import load_default_lm

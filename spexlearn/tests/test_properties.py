@@ -2,7 +2,6 @@
 the public API, checking invariants that must hold for every input."""
 
 import itertools
-import json
 
 import numpy as np
 import pytest
