@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from numbers import Integral
@@ -81,12 +82,41 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         n = self._set_components(None if X is None else _n_columns(X))
         self._require_value_function()
         if X is None:
+            self._check_memory(n, self._planned_queries(n))
             X = self._draw_masks(n, rng)
         else:
             X = _check_masks(X, n)
         self.n_features_in_ = n
         # Queried masks are 0/1 by construction: uint8 keeps (m, n) at one byte a cell.
         return X, self._query(X)
+
+    # ---------------------------------------------------------------- memory
+    def _planned_queries(self, n: int) -> int:
+        """How many masks ``fit()`` will draw for ``n`` components."""
+        raise NotImplementedError
+
+    def _bytes_needed(self, n: int, m: int) -> int:
+        """Peak memory of a fit on ``m`` masks of ``n`` components, roughly."""
+        raise NotImplementedError
+
+    def _smaller_setting(self, n: int, limit: int) -> str:
+        """A setting whose fit fits in ``limit`` bytes, to suggest."""
+        budget = self._planned_queries(n)
+        while budget > 16 and self._bytes_needed(n, budget) > limit:
+            budget //= 2
+        return f"budget={budget}"
+
+    def _check_memory(self, n: int, m: int) -> None:
+        available = _available_memory()
+        needed = self._bytes_needed(n, m)
+        if available is None or needed <= _MEMORY_SHARE * available:
+            return
+        smaller = self._smaller_setting(n, int(_MEMORY_SHARE * available))
+        raise MemoryError(
+            f"this fit needs about {_size(needed)} ({m} masks x {n} components) but only "
+            f"{_size(available)} of memory is available; try {smaller} or a lower "
+            "max_order, or free memory."
+        )
 
     def _set_components(self, n_from_data: int | None) -> int:
         names = _names_from(self.components, self.value_function, n_from_data)
@@ -247,6 +277,26 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         # `transform` maps masks to interaction features; the estimator stays a regressor.
         tags.transformer_tags = TransformerTags(preserves_dtype=["float64"])
         return tags
+
+
+# A fit may use at most this share of the memory available when it starts.
+_MEMORY_SHARE = 0.8
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.1f} TiB"  # pragma: no cover
 
 
 def _residual_std(spectrum: SparseSpectrum, X: np.ndarray, y: np.ndarray) -> float:

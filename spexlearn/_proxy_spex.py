@@ -136,6 +136,13 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
+    def _planned_queries(self, n: int) -> int:
+        return self._check_budget(n, self.budget)
+
+    def _bytes_needed(self, n: int, m: int) -> int:
+        # Masks (uint8, and float64 for the proxy), the candidate terms' basis, the refits.
+        return m * n * 9 + m * _MAX_PROXY_CANDIDATES * 8 * 2
+
     def _draw_masks(self, n: int, rng) -> np.ndarray:
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"sampling={self.sampling!r} is unknown; choose one of {SAMPLINGS}.")

@@ -63,6 +63,8 @@ class HeadAblation(Ablation):
         self._target_ids = [lm.encode(t) for t in self.targets]
         if any(not t for t in self._target_ids):
             raise ValueError("a target is empty: give one non-empty answer per prompt.")
+        for prompt, target in zip(self._prompt_ids, self._target_ids):
+            lm._check_length(len(prompt) + len(target))
         self._head_mask: np.ndarray | None = None
 
     def _resolve_targets(self, targets) -> list[str]:

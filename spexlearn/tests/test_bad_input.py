@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spexlearn import ProxySPEXExplainer
+from spexlearn import ProxySPEXExplainer, SPEXExplainer
 from spexlearn.datasets import make_sparse_function
 
 
@@ -117,3 +117,45 @@ def test_linear_proxy_basis_too_large():
 def test_y_without_x():
     with pytest.raises(ValueError, match="no masks X"):
         ProxySPEXExplainer().fit(None, np.ones(3))
+
+
+@pytest.mark.parametrize("explainer", [
+    lambda f: SPEXExplainer(f, budget=40_000, max_order=5, random_state=0),
+    lambda f: ProxySPEXExplainer(f, budget=20_000, random_state=0),
+])
+def test_a_fit_that_would_not_fit_in_memory_is_refused_before_any_query(explainer,
+                                                                        monkeypatch):
+    import spexlearn._base as base
+
+    f, _ = make_sparse_function(1000, n_terms=5, max_order=2, random_state=0)
+    monkeypatch.setattr(base, "_available_memory", lambda: 50 * 2**20)
+    with pytest.raises(MemoryError, match=r"needs about .* [MG]iB \(\d+ masks x 1000 "
+                       r"components\) but only 50\.0 MiB .* try budget=\d+"):
+        explainer(f).fit()
+    assert f.n_calls == 0
+    suggested = int(str(pytest.raises(MemoryError, explainer(f).fit).value)
+                    .split("budget=")[1].split()[0])
+    smaller = explainer(f).set_params(budget=suggested)
+    assert smaller._bytes_needed(1000, suggested) <= 0.8 * 50 * 2**20
+
+
+def test_models_load_without_remote_code(tmp_path, monkeypatch):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    from spexlearn.lm import load_lm
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def record(*args, **kwargs):
+        calls.append(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", record)
+    with pytest.raises(Stop):
+        load_lm(tmp_path)
+    assert calls and not calls[0].get("trust_remote_code", False)
+    with pytest.raises(FileNotFoundError, match="never downloaded"):
+        load_lm(tmp_path / "missing")

@@ -122,3 +122,13 @@ def test_budget_too_small_is_an_explainer_error(lm, capsys):
 def test_constant_value_is_reported_not_crashed(lm, capsys, tmp_path):
     code, out, err = run(["one two three", "--quiet"], capsys)
     assert code == 1 and out == "" and "nothing to explain" in err
+
+
+def test_interrupt_exits_130_and_says_how_to_resume(monkeypatch, capsys, tmp_path):
+    def interrupted(path, device):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli, "_load_model", interrupted)
+    code, out, err = run([TEXT, "--cache", str(tmp_path)], capsys)
+    assert code == 130 and out == ""
+    assert "interrupted (rerun with the same --cache to resume)" in err

@@ -93,6 +93,8 @@ def test_too_long_prompt_and_bad_settings(lm):
         TextAblation(lm, "a b", template="no slot", target="x")
     with pytest.raises(ValueError, match="empty"):
         TextAblation(lm, "   ", target="x")
+    with pytest.raises(ValueError, match="more than the model's context"):
+        HeadAblation(lm, ["word " * 9000], ["x"], progress=False)
 
 
 def test_head_ablation_equals_zeroed_output_columns(lm):

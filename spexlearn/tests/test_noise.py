@@ -1,5 +1,7 @@
 """Noisy value functions: repeated queries, the estimated noise level, graceful degradation."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -51,4 +53,4 @@ def test_explainers_degrade_gracefully_and_estimate_the_noise(explainer_class):
         scores.append(explainer.score(X_test, y_test))
         assert scores[-1] > floor, (level, scores[-1])
         assert explainer.noise_std_ == pytest.approx(level * sd, rel=0.2, abs=1e-6)
-    assert all(a >= b - 0.005 for a, b in zip(scores, scores[1:]))
+    assert all(a >= b - 0.005 for a, b in itertools.pairwise(scores))
