@@ -184,7 +184,7 @@ def _cache_path(m: int, t: int) -> Path:
 def _read_cache(m: int, t: int) -> tuple[np.ndarray, int, int] | None:
     path = _cache_path(m, t)
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             n_cols = 2**m - 1
             parity = np.unpackbits(data["parity"], axis=1, count=n_cols)
             return parity, int(data["poly"]), int(data["alpha"])
