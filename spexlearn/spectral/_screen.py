@@ -15,6 +15,8 @@ from ._sparse import SparseSpectrum, _pad
 
 # Largest n**order * m product screened exhaustively (floating-point multiply-adds).
 EXHAUSTIVE_SCREEN_FLOPS = 4e9
+# Fewest rows an exhaustive screen may be run on when all of them would be too dear.
+MIN_SCREEN_ROWS = 1000
 
 
 def signs(X: np.ndarray) -> np.ndarray:
@@ -96,21 +98,28 @@ def screen_residual(
     """
     m, n = X.shape
     Z = signs(X)
-    exhaustive = exhaustive_orders(n, m, max_order)
+    # An order too dear to screen on every row is screened on the first rows that fit the
+    # flop budget (the masks are random, so any rows are a fair sample), as long as that
+    # leaves enough rows to detect terms; the refit that follows uses every row.
+    rows = [min(m, int(EXHAUSTIVE_SCREEN_FLOPS // float(n) ** k))
+            for k in range(1, min(max_order, 3, n) + 1)]
+    rows = [r_k for r_k in rows if r_k >= min(m, MIN_SCREEN_ROWS)]
+    exhaustive = len(rows)
     # Each exhaustive block lists every subset of its order exactly once.
-    blocks = [all_order_correlations(Z, r, k) for k in range(1, exhaustive + 1)]
+    blocks = [all_order_correlations(Z[:r_k], r[:r_k], k) for k, r_k in enumerate(rows, 1)]
     members, values = extension_correlations(X, Z, r, support, max_order)
     # Extensions up to the exhaustive order repeat the blocks; the rest may repeat each
     # other (S ∪ {j} from several S) with equal correlations, so keep one of each.
     higher = (members >= 0).sum(axis=1) > exhaustive
     blocks.append(_distinct(members[higher], values[higher]))
     n_candidates = sum(len(v) for _, v in blocks)
-    noise = np.sqrt(np.mean(r**2) / m)
-    threshold = noise * np.sqrt(2.0 * np.log(max(2 * n_candidates, 2)))
+    universal = np.sqrt(2.0 * np.log(max(2 * n_candidates, 2)))
+    block_rows = [*rows, m]
     # Only the few candidates above the threshold are canonicalised.
     strong_m = [_pad(np.asarray(b, dtype=np.int64), max_order) for b, _ in blocks]
     strong_v = [v for _, v in blocks]
-    above = [np.abs(v) > threshold for v in strong_v]
+    above = [np.abs(v) > universal * np.sqrt(np.mean(r[:r_k] ** 2) / r_k)
+             for v, r_k in zip(strong_v, block_rows)]
     strong = SparseSpectrum.from_arrays(
         np.vstack([b[a] for b, a in zip(strong_m, above)]),
         np.concatenate([v[a] for v, a in zip(strong_v, above)]),
