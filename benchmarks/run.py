@@ -261,6 +261,12 @@ def write_tables(rows: list[Row], out: Path) -> None:
     (out / "benchmark_table.rst").write_text("\n".join(rst) + "\n")
 
 
+def _task_order(task: str) -> tuple:
+    if task.startswith("synthetic-"):
+        return (0, int(task.split("-")[1]), "")
+    return (1, 0, task)
+
+
 def write_plots(rows: list[Row], out: Path) -> None:
     import matplotlib
 
@@ -268,22 +274,28 @@ def write_plots(rows: list[Row], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    tasks = sorted({r.task for r in rows}, key=lambda t: (t not in SYNTHETIC, t))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.6), squeeze=False,
+    tasks = sorted({r.task for r in rows}, key=_task_order)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.8), squeeze=False,
                              layout="constrained")
+    colours = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for ax, task in zip(axes[0], tasks):
+        budgets = sorted({r.budget for r in rows if r.task == task})
         for method in METHODS:
             points = sorted((r.budget, r.r2) for r in rows if r.task == task
                             and r.method == method)
             if points:
-                ax.plot(*zip(*points), marker="o", label=method)
+                ax.plot(*zip(*points), marker="o", label=method, color=colours[method])
         ax.set_xscale("log")
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+        ax.minorticks_off()
         ax.set_title(task)
         ax.set_xlabel("budget (queries)")
         ax.set_ylim(max(-0.1, ax.get_ylim()[0]), 1.02)
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("held-out R²")
-    axes[0][-1].legend(fontsize=8)
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center",
+               ncol=len(handles), fontsize=8)
     fig.savefig(out / "benchmark_faithfulness.png", dpi=100)
     plt.close(fig)
     synthetic = [r for r in rows if r.task in SYNTHETIC and r.budget == 1000]
@@ -313,6 +325,8 @@ def parse_args(argv=None):
     parser.add_argument("--memory", action="store_true", help="also trace peak memory")
     parser.add_argument("--out", type=Path, default=DOC_GENERATED)
     parser.add_argument("--plots", type=Path, default=DOC_STATIC)
+    parser.add_argument("--replot", action="store_true",
+                        help="only rewrite the tables and plots from the results file")
     parser.add_argument("--merge", action="store_true",
                         help="keep rows of other tasks from an earlier results file")
     return parser.parse_args(argv)
@@ -325,6 +339,13 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     budgets = sorted(int(b) for b in args.budgets.split(","))
     methods = args.methods.split(",")
+    if args.replot:
+        rows = [Row(**r) for r in
+                json.loads((args.out / "benchmark_results.json").read_text())]
+        rows.sort(key=lambda r: (_task_order(r.task), r.budget, METHODS.index(r.method)))
+        write_tables(rows, args.out)
+        write_plots(rows, args.plots)
+        return
     tasks = args.tasks.split(",")
     rows: list[Row] = earlier_rows(args, tasks)
     lm = None
