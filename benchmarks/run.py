@@ -347,7 +347,7 @@ def main(argv=None) -> None:
         write_plots(rows, args.plots)
         return
     tasks = args.tasks.split(",")
-    rows: list[Row] = earlier_rows(args, tasks)
+    rows: list[Row] = earlier_rows(args, tasks, methods)
     lm = None
     for name in tasks:
         if name.startswith("synthetic-"):
@@ -362,7 +362,7 @@ def main(argv=None) -> None:
         rng = np.random.default_rng(args.seed)
         from spexlearn._base import draw_uniform_masks
 
-        pool = draw_uniform_masks(task.n, min(max(budgets), 2**task.n) + args.test,
+        pool = draw_uniform_masks(task.n, min(max(budgets) + args.test, 2**task.n),
                                   np.random.RandomState(args.seed))
         pool = pool[rng.permutation(len(pool))]  # the constant masks are not held out
         X_all, X_test = pool[args.test :], pool[: args.test]
@@ -390,12 +390,13 @@ def main(argv=None) -> None:
     print(f"wrote {args.out / 'benchmark_table.md'} and plots in {args.plots}")
 
 
-def earlier_rows(args, tasks: list[str]) -> list[Row]:
-    """With ``--merge``, the rows of other tasks from the results file already written."""
+def earlier_rows(args, tasks: list[str], methods: list[str]) -> list[Row]:
+    """With ``--merge``, the rows of the results file that this run does not redo."""
     path = args.out / "benchmark_results.json"
     if not (args.merge and path.exists()):
         return []
-    return [Row(**r) for r in json.loads(path.read_text()) if r["task"] not in tasks]
+    return [Row(**r) for r in json.loads(path.read_text())
+            if r["task"] not in tasks or r["method"] not in methods]
 
 
 if __name__ == "__main__":

@@ -229,7 +229,8 @@ class SPEXExplainer(_BaseExplainer):
         bits = min(_DEFAULT_BITS, n) if self.budget is None else largest_bins(
             n, t, self.budget, self.n_groups
         )
-        return bits is None or design_size(n, t, min(bits, n), self.n_groups) >= 2**n
+        # No design fits the budget (bits None): refused in _bits, never silently exceeded.
+        return bits is not None and design_size(n, t, min(bits, n), self.n_groups) >= 2**n
 
     # ------------------------------------------------------------ spectrum
     def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:

@@ -204,3 +204,12 @@ def test_knn_proxy_is_faithful():
     ).fit()
     X = _held_out(40)
     assert est.score(X, truth.evaluate(X)) > 0.99
+
+
+def test_a_budget_below_every_design_is_refused_not_exceeded():
+    f, _ = make_sparse_function(12, n_terms=5, max_order=2, random_state=0)
+    with pytest.raises(ValueError, match="below the smallest SPEX design"):
+        SPEXExplainer(f, budget=250, max_order=5, random_state=0).fit()
+    assert f.n_calls == 0  # not all 4,096 masks behind the user's back
+    explainer = SPEXExplainer(f, budget=4096, max_order=5, random_state=0).fit()
+    assert explainer.fit_mode_ == "exhaustive" and explainer.n_queries_ == 4096
