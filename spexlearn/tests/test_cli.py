@@ -41,7 +41,7 @@ def test_json_output_recovers_the_known_interactions(lm, capsys):
 
 
 def test_table_names_the_components_and_the_model(lm, capsys):
-    code, out, err = run([TEXT, "--question", QUESTION, "--budget", "200", "--method", "spex",
+    code, out, err = run([TEXT, "--question", QUESTION, "--budget", "300", "--method", "spex",
                           "--index", "shapley", "--holdout", "0"], capsys)
     assert code == 0, err
     assert "word-lm" in out and "shapley" in out and "'wonderful'" in out
