@@ -400,7 +400,7 @@ def _run_on_ray(ablation: Ablation, masks: np.ndarray, batches: list[np.ndarray]
                 continue
             ablation._noise_sum += noise_sum
             ablation._noise_count += noise_count
-            yield batch, ablation._checked(values, batch)
+            yield batch, values  # checked by the worker's _repeated
             if queue:
                 submit(worker)
     finally:
