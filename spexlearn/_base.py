@@ -52,9 +52,13 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         # the cores are shared (its workers spin); n_jobs opts into more threads.
         with threadpool_limits(limits=self.n_jobs or 1, user_api="blas"):
             self.spectrum_ = self._fit_spectrum(X, y, rng)
-        self.noise_std_ = _residual_std(self.spectrum_, X, y)
+        self.noise_std_ = _residual_std(self.spectrum_, X, y, self._n_fitted_terms())
         self.interactions_ = self.interactions()
         return self
+
+    def _n_fitted_terms(self) -> int:
+        """Coefficients fitted to the samples (the residual's lost degrees of freedom)."""
+        return len(self.spectrum_)
 
     def _log(self, message: str) -> None:
         if self.verbose:
@@ -299,10 +303,10 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes:.1f} TiB"  # pragma: no cover
 
 
-def _residual_std(spectrum: SparseSpectrum, X: np.ndarray, y: np.ndarray) -> float:
+def _residual_std(spectrum: SparseSpectrum, X: np.ndarray, y: np.ndarray, n_terms: int) -> float:
     """Residual standard deviation, corrected for the number of terms fitted."""
     residual = y - spectrum.evaluate(X)
-    freedom = max(len(y) - len(spectrum), 1)
+    freedom = max(len(y) - n_terms, 1)
     return float(np.sqrt(residual @ residual / freedom))
 
 

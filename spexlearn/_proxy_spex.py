@@ -10,7 +10,7 @@ from sklearn.base import clone
 from ._base import _BaseExplainer, draw_paired_masks, draw_uniform_masks
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
 from .spectral import SparseSpectrum
-from .spectral._support import grow_support, keep_best_prefix, max_terms
+from .spectral._support import grow_support, keep_best_prefix, max_terms, refit
 
 __all__ = ["ProxySPEXExplainer"]
 
@@ -19,7 +19,17 @@ _SEARCH_DEPTHS = (3, 5)
 _SEARCH_LEARNING_RATE = 0.1
 _SEARCH_MAX_TREES = 1000
 _SEARCH_PATIENCE = 50
+_MIN_CHILD_SAMPLES = 20
 _VALIDATION_SHARE = 0.2
+# A sparse surrogate refitted on the training rows alone that errs this many times more on
+# the held-out rows than the full surrogate's terms refitted there has crossed a sample-size
+# threshold of recovery: its error says nothing about the surrogate fitted on every row.
+_RECOVERY_JUMP = 5.0
+# Blend weights of the sparse surrogate above this keep it alone (and sparse).
+_PURE_SPARSE = 0.98
+# A blend drops its smallest terms holding this share of its energy: thousands of the
+# proxy's tiniest terms, worth nothing measurable in faithfulness.
+_NEGLIGIBLE_ENERGY = 1e-4
 # The proxy's strongest terms considered before the residual screens add the rest.
 _MAX_PROXY_CANDIDATES = 500
 SAMPLINGS = ("paired", "uniform")
@@ -69,6 +79,15 @@ class ProxySPEXExplainer(_BaseExplainer):
         missed: every subset up to the largest order that is cheap to screen
         exhaustively, and every one-element extension of the terms found so far; add the
         significant ones, refit, repeat. False: the plain ProxySPEX algorithm.
+    blend : bool, default=True
+        Where the function is not sparse (real models), the proxy's own spectrum, whose
+        many small coefficients boosting has shrunk, can predict better than any sparse
+        refit, and a mix of both better than either. True: compare the sparse surrogate
+        and the proxy on a held-out fifth of the samples (each fitted again on the other
+        four fifths) and return ``w * sparse + (1 - w) * proxy`` with the weight ``w``
+        that predicts the held-out values best (``blend_weight_``). On sparse functions
+        ``w`` is 1 and the surrogate stays sparse. Needs a tree-ensemble proxy (the
+        default) and ``n_terms="auto"``; otherwise nothing is blended.
     index : str, default="fourier"
         Interaction index of ``interactions_``.
     random_state : int, RandomState instance or None, default=None
@@ -85,6 +104,9 @@ class ProxySPEXExplainer(_BaseExplainer):
         ``spectrum_`` in the requested ``index``.
     proxy_ : regressor
         The fitted proxy.
+    blend_weight_ : float
+        Weight ``w`` of the sparse surrogate in ``spectrum_`` (1: the sparse surrogate
+        alone; see ``blend``).
     n_queries_ : int
         Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
     query_seconds_ : float
@@ -118,6 +140,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         max_order=5,
         n_terms="auto",
         screen_residuals=True,
+        blend=True,
         index="fourier",
         random_state=None,
         n_jobs=None,
@@ -131,6 +154,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.max_order = max_order
         self.n_terms = n_terms
         self.screen_residuals = screen_residuals
+        self.blend = blend
         self.index = index
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -151,41 +175,110 @@ class ProxySPEXExplainer(_BaseExplainer):
 
     # ------------------------------------------------------------ spectrum
     def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:
-        candidates = self._proxy_spectrum(X, y, rng)
+        candidates, holdout = self._proxy_spectrum(X, y, rng)
         self._log(f"proxy {type(self.proxy_).__name__}: {len(candidates)} spectral terms")
+        sparse = self._sparse_surrogate(candidates, X, y, rng)
+        self._log(f"sparse surrogate: {len(sparse) - 1} terms")
+        self._sparse_terms = len(sparse)
+        self.blend_weight_ = 1.0
+        if self.blend and self.n_terms == "auto" and holdout is not None:
+            self.blend_weight_ = self._blend_weight(sparse, holdout, X, y, rng)
+        spectrum = sparse
+        if self.blend_weight_ < 1.0:
+            w = self.blend_weight_
+            spectrum = _without_tail(
+                sparse.with_coef(w * sparse.coef).add(candidates, scale=1.0 - w)
+            )
+        self._log(f"final surrogate: {len(spectrum) - 1} terms")
+        return spectrum
+
+    def _n_fitted_terms(self) -> int:
+        # A blend adds the proxy's shrunken terms, fitted by boosting rather than one
+        # coefficient each; the sparse refit's terms stand for the freedom used.
+        return self._sparse_terms
+
+    def _sparse_surrogate(self, candidates, X, y, rng) -> SparseSpectrum:
+        """The proxy's strongest terms, grown by residual screens, the best prefix refit."""
         first = min(max_terms(X), _MAX_PROXY_CANDIDATES)
         support = keep_best_prefix(candidates, X, y, rng, "auto", limit=first)
         self._log(f"kept {len(support) - 1} of the proxy's terms after cross-validation")
         if self.screen_residuals:
             support = grow_support(support, X, y, self.max_order)
             self._log(f"{len(support) - 1} terms after screening the residual")
-        spectrum = keep_best_prefix(support, X, y, rng, self.n_terms)
-        self._log(f"final surrogate: {len(spectrum) - 1} terms")
-        return spectrum
+        return keep_best_prefix(support, X, y, rng, self.n_terms)
 
-    def _proxy_spectrum(self, X, y, rng) -> SparseSpectrum:
+    def _blend_weight(self, sparse, holdout, X, y, rng) -> float:
+        """Least-squares weight of the sparse surrogate against the proxy, held out.
+
+        Both are fitted again on the training rows only (the proxy there is ``holdout``'s
+        model, the one the depth search kept), so neither has seen the held-out rows.
+        """
+        train, val, model = holdout
         n = X.shape[1]
+        proxy = tree_model_spectrum(model, n, max_order=self.max_order)
+        on_train = self._sparse_surrogate(proxy, X[train], y[train], rng)
+        honest = on_train.evaluate(X[val])
+        # Same terms, coefficients from the training rows: blind to a recovery threshold.
+        same_terms = refit(sparse, X[train], y[train]).evaluate(X[val])
+        if _mse(y[val], honest) > _RECOVERY_JUMP * _mse(y[val], same_terms):
+            honest = same_terms
+        from_proxy = proxy.evaluate(X[val])
+        step, gap = honest - from_proxy, y[val] - from_proxy
+        weight = float(np.clip(step @ gap / max(step @ step, 1e-300), 0.0, 1.0))
+        self._log(f"held-out blend weight of the sparse surrogate: {weight:.2f}")
+        return 1.0 if weight > _PURE_SPARSE else weight
+
+    def _proxy_spectrum(self, X, y, rng) -> tuple[SparseSpectrum, tuple | None]:
+        """The fitted proxy's spectrum, and (train rows, held-out rows, proxy fitted on
+        the train rows) where the proxy can be blended, else None."""
+        n = X.shape[1]
+        holdout = None
         if self.proxy is None:
-            self.proxy_ = _fit_default_lightgbm(X, y, rng, self.n_jobs)
+            self.proxy_, holdout = _fit_default_lightgbm(X, y, rng, self.n_jobs)
         elif is_linear_model(self.proxy):
             self.proxy_, spectrum = fit_linear_proxy(clone(self.proxy), X, y, self.max_order)
-            return spectrum
+            return spectrum, None
         else:
             self.proxy_ = clone(self.proxy).fit(X, y)
         spectrum = tree_model_spectrum(self.proxy_, n, max_order=self.max_order)
         if spectrum is None:
-            spectrum = black_box_spectrum(self.proxy_, n, self.max_order, rng)
-        return spectrum
+            return black_box_spectrum(self.proxy_, n, self.max_order, rng), None
+        if holdout is None and self.blend:
+            train, val = _split(X.shape[0], rng)
+            holdout = (train, val, clone(self.proxy).fit(X[train], y[train]))
+        return spectrum, holdout
+
+
+def _without_tail(spectrum: SparseSpectrum) -> SparseSpectrum:
+    """The spectrum less its weakest non-constant terms holding ``_NEGLIGIBLE_ENERGY``."""
+    energy = spectrum.coef**2 * (spectrum.orders > 0)
+    order = np.argsort(energy)
+    dropped = order[np.cumsum(energy[order]) <= _NEGLIGIBLE_ENERGY * energy.sum()]
+    keep = np.ones(len(spectrum), bool)
+    keep[dropped] = False
+    return spectrum.select(keep)
+
+
+def _mse(y: np.ndarray, prediction: np.ndarray) -> float:
+    return float(np.mean((y - prediction) ** 2))
+
+
+def _split(m: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows and held-out rows (a fifth, at least one)."""
+    perm = rng.permutation(m)
+    n_val = max(1, round(_VALIDATION_SHARE * m))
+    return perm[n_val:], perm[:n_val]
 
 
 def _fit_default_lightgbm(X, y, rng, n_jobs):
-    """LightGBM with depth and tree count chosen by early stopping on a validation split."""
+    """LightGBM with depth and tree count chosen by early stopping on a validation split.
+
+    Returns the model fitted on every row, and (train rows, validation rows, the search's
+    model fitted on the train rows, which predicts with its best iteration).
+    """
     import lightgbm as lgb
 
-    m = X.shape[0]
-    perm = rng.permutation(m)
-    n_val = max(1, round(_VALIDATION_SHARE * m))
-    val, train = perm[:n_val], perm[n_val:]
+    train, val = _split(X.shape[0], rng)
     seed = int(rng.randint(np.iinfo(np.int32).max))
     best = None
     for depth in _SEARCH_DEPTHS:
@@ -196,9 +289,9 @@ def _fit_default_lightgbm(X, y, rng, n_jobs):
         )
         score = model.best_score_["valid_0"]["l2"]
         if best is None or score < best[0]:
-            best = (score, depth, max(1, model.best_iteration_ or _SEARCH_MAX_TREES))
-    _, depth, n_trees = best
-    return _lightgbm(depth, n_trees, seed, n_jobs).fit(X, y)
+            best = (score, depth, max(1, model.best_iteration_ or _SEARCH_MAX_TREES), model)
+    _, depth, n_trees, model = best
+    return _lightgbm(depth, n_trees, seed, n_jobs).fit(X, y), (train, val, model)
 
 
 def _validation_kwargs(X_val, y_val) -> dict:
@@ -218,7 +311,7 @@ def _lightgbm(depth: int, n_trees: int, seed: int, n_jobs):
         learning_rate=_SEARCH_LEARNING_RATE,
         max_depth=depth,
         num_leaves=2**depth,
-        min_child_samples=5,
+        min_child_samples=_MIN_CHILD_SAMPLES,
         max_bin=2,
         random_state=seed,
         n_jobs=1 if n_jobs is None else n_jobs,

@@ -175,7 +175,64 @@ def test_paired_sampling_estimates_first_order_terms_more_precisely():
             s = 1 - 2 * np.asarray(X, float)
             return 1.0 * s[:, 0] + 0.05 * np.einsum("mi,ij,mj->m", s, w, s)
         for sampling in errors:
+            # The property is the least-squares refit's: no blend with the proxy.
             explainer = ProxySPEXExplainer(value, components=n, budget=200, max_order=1,
-                                           sampling=sampling, random_state=seed).fit()
+                                           sampling=sampling, blend=False,
+                                           random_state=seed).fit()
             errors[sampling].append(abs(explainer.interactions_[(0,)] - 1.0))
     assert np.mean(errors["paired"]) < 1e-9 < np.mean(errors["uniform"])
+
+
+def _dense_function(n, rng):
+    """Every pair and triple interacts a little: no sparse surrogate fits it well."""
+    w1, w2, w3 = rng.normal(size=n), 0.3 * rng.normal(size=(n, n)), 0.05 * rng.normal(
+        size=(n, n, n))
+
+    def value(X):
+        s = 1 - 2 * np.asarray(X, float)
+        return (s @ w1 + np.einsum("mi,ij,mj->m", s, w2, s)
+                + np.einsum("mi,mj,mk,ijk->m", s, s, s, w3))
+
+    return value
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_blend_with_the_proxy_is_more_faithful_on_a_dense_function(seed):
+    rng = np.random.default_rng(seed)
+    value = _dense_function(16, rng)
+    X, test = rng.integers(0, 2, size=(300, 16)), rng.integers(0, 2, size=(2000, 16))
+    blended = ProxySPEXExplainer(random_state=seed).fit(X, value(X))
+    sparse = ProxySPEXExplainer(blend=False, random_state=seed).fit(X, value(X))
+    assert blended.blend_weight_ < 0.5
+    assert sparse.blend_weight_ == 1.0
+    assert faithfulness(blended, test, value(test)) > faithfulness(sparse, test, value(test)) + 0.03
+
+
+def test_blend_keeps_a_sparse_function_sparse():
+    f, _ = make_sparse_function(40, n_terms=12, max_order=2, noise=0.01, random_state=0)
+    X = draw_uniform_masks(40, 600, np.random.RandomState(0))
+    y = f(X)
+    est = ProxySPEXExplainer(random_state=0).fit(X, y)
+    assert est.blend_weight_ == 1.0
+    unblended = ProxySPEXExplainer(blend=False, random_state=0).fit(X, y)
+    assert est.spectrum_ == unblended.spectrum_
+
+
+@pytest.mark.parametrize("proxy", [GradientBoostingRegressor(random_state=0), Ridge()],
+                         ids=["tree", "linear"])
+def test_blend_with_a_given_proxy(proxy):
+    rng = np.random.default_rng(0)
+    value = _dense_function(10, rng)
+    X = rng.integers(0, 2, size=(300, 10))
+    est = ProxySPEXExplainer(proxy=proxy, max_order=2, random_state=0).fit(X, value(X))
+    # Trees are blended (weight from a copy fitted on four fifths); linear proxies never.
+    assert (est.blend_weight_ < 1.0) == (not isinstance(proxy, Ridge))
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_fixed_n_terms_is_never_blended():
+    rng = np.random.default_rng(0)
+    value = _dense_function(12, rng)
+    X = rng.integers(0, 2, size=(300, 12))
+    est = ProxySPEXExplainer(n_terms=5, random_state=0).fit(X, value(X))
+    assert est.blend_weight_ == 1.0 and len(est.spectrum_) == 6
