@@ -251,9 +251,10 @@ class ProxySPEXExplainer(_BaseExplainer):
 
 def _without_tail(spectrum: SparseSpectrum) -> SparseSpectrum:
     """The spectrum less its weakest non-constant terms holding ``_NEGLIGIBLE_ENERGY``."""
-    energy = spectrum.coef**2 * (spectrum.orders > 0)
+    varying = np.flatnonzero(spectrum.orders > 0)
+    energy = spectrum.coef[varying] ** 2
     order = np.argsort(energy)
-    dropped = order[np.cumsum(energy[order]) <= _NEGLIGIBLE_ENERGY * energy.sum()]
+    dropped = varying[order[np.cumsum(energy[order]) <= _NEGLIGIBLE_ENERGY * energy.sum()]]
     keep = np.ones(len(spectrum), bool)
     keep[dropped] = False
     return spectrum.select(keep)

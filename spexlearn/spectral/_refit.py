@@ -10,7 +10,7 @@ the data.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_factor, solve_triangular
+from scipy.linalg import cho_factor, lstsq, solve_triangular
 
 # Ridge strength relative to the number of samples: ±1 basis columns have B.T B ≈ m I, so
 # this only stabilises nearly collinear prefixes and leaves well-posed fits unchanged.
@@ -38,11 +38,12 @@ def _prefix_solutions_from_gram(gram: np.ndarray, rhs: np.ndarray, n_rows: int, 
 
 
 def least_squares(design: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares coefficients of ``y`` on ``design`` (minimum norm if rank-deficient).
+    """Least-squares coefficients of ``y`` on ``design`` (any solution if rank-deficient).
 
-    Solved from the data, not the Gram matrix, so exact fits stay exact to rounding.
+    Solved from the data, not the Gram matrix, so exact fits stay exact to rounding; by a
+    pivoted QR factorisation, an order of magnitude faster than the SVD on these sizes.
     """
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    coef, *_ = lstsq(design, y, lapack_driver="gelsy", check_finite=False)
     return coef
 
 

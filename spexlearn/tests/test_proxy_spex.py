@@ -190,7 +190,7 @@ def _dense_function(n, rng):
 
     def value(X):
         s = 1 - 2 * np.asarray(X, float)
-        return (s @ w1 + np.einsum("mi,ij,mj->m", s, w2, s)
+        return (10.0 + s @ w1 + np.einsum("mi,ij,mj->m", s, w2, s)
                 + np.einsum("mi,mj,mk,ijk->m", s, s, s, w3))
 
     return value
