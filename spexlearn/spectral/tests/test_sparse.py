@@ -243,3 +243,18 @@ def test_mobius_is_the_inclusion_exclusion_of_the_value_table(seed):
 def test_from_arrays_rejects_malformed_rows(members, match):
     with pytest.raises(ValueError, match=match):
         SparseSpectrum.from_arrays(np.array(members), [1.0], n_components=5)
+
+
+def test_least_squares_gives_dependent_columns_no_weight():
+    # A column equal to another up to rounding: the pivoted QR must treat it as dependent
+    # (as numpy's SVD does), not give it a coefficient of 1e13.
+    from spexlearn.spectral._refit import least_squares
+
+    rng = np.random.default_rng(0)
+    basis = np.sign(rng.normal(size=(100, 10)))
+    design = np.hstack([basis, basis[:, :1] + 1e-14 * rng.normal(size=(100, 1))])
+    y = rng.normal(size=100)
+    coef = least_squares(design, y)
+    reference = np.linalg.lstsq(design, y, rcond=None)[0]
+    assert np.abs(coef).max() < 10 * np.abs(reference).max()
+    assert np.allclose(design @ coef, design @ reference)
