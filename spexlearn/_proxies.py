@@ -11,6 +11,7 @@ regressor is a black box whose spectrum the SPEX decoder recovers from its predi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from itertools import chain, combinations
 from math import comb
@@ -25,6 +26,8 @@ from .spectral._trees import TreeArrays, trees_spectrum
 _Reader = Callable[[object], "list[TreeArrays] | None"]
 
 # LightGBM objectives whose prediction is the raw sum of leaf values.
+# Bits of a LightGBM split's decision_type: categorical, default left, missing type (2 bits).
+_LIGHTGBM_CATEGORICAL, _LIGHTGBM_DEFAULT_LEFT, _LIGHTGBM_ZERO_MISSING = 1, 2, 1
 _LIGHTGBM_IDENTITY_OBJECTIVES = frozenset(
     {"regression", "regression_l1", "huber", "fair", "quantile", "mape", "custom"}
 )
@@ -268,23 +271,74 @@ def _read_lgbm_regressor(model) -> list[TreeArrays]:
 
 
 def _read_lightgbm_booster(booster) -> list[TreeArrays]:
-    # num_iteration=None follows best_iteration, exactly as Booster.predict does.
-    dump = booster.dump_model()
-    _check_lightgbm_objective(dump)
-    trees = [_lightgbm_tree(info["tree_structure"]) for info in dump["tree_info"]]
-    if dump.get("average_output") and trees:
+    # The text model is read rather than dump_model()'s JSON: producing and parsing that
+    # took most of a ProxySPEX fit's overhead. num_iteration=None follows best_iteration,
+    # exactly as Booster.predict does.
+    header, blocks = _lightgbm_text_model(booster.model_to_string())
+    _check_lightgbm_objective(header)
+    trees = [_lightgbm_text_tree(block) for block in blocks]
+    if "average_output" in header and trees:
         # Random-forest mode predicts the mean over iterations (one tree per iteration).
         trees = [_scaled(tree, 1.0 / len(trees)) for tree in trees]
     return trees
 
 
-def _check_lightgbm_objective(dump: dict) -> None:
-    if dump.get("num_tree_per_iteration", 1) != 1 or dump.get("num_class", 1) != 1:
+def _lightgbm_text_model(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The header's and each tree's ``key=value`` lines of a LightGBM text model."""
+    trees_text = text.split("\nend of trees", 1)[0]
+    head, *trees = re.split(r"^Tree=\d+$", trees_text, flags=re.MULTILINE)
+    return _key_values(head), [_key_values(tree) for tree in trees]
+
+
+def _key_values(text: str) -> dict[str, str]:
+    return dict(line.partition("=")[::2] for line in text.splitlines() if line)
+
+
+def _lightgbm_text_tree(block: dict[str, str]) -> TreeArrays:
+    """Node arrays of one tree of a LightGBM text model: splits first, then leaves."""
+    if block.get("is_linear", "0") != "0":
+        raise ValueError(
+            "LightGBM model has linear leaves (linear_tree=True), which are not supported."
+        )
+    leaf_value = np.array(block["leaf_value"].split(), dtype=float)
+    n_splits = int(block["num_leaves"]) - 1
+    if n_splits == 0:
+        return _lightgbm_arrays([-1], [0.0], leaf_value[:1], [-1], [-1], [False], [False])
+    feature = np.array(block["split_feature"].split(), dtype=np.int64)
+    decision = np.array(block["decision_type"].split(), dtype=np.int64)
+    if int(block.get("num_cat", "0")) > 0 or (decision & _LIGHTGBM_CATEGORICAL).any():
+        where = feature[np.flatnonzero(decision & _LIGHTGBM_CATEGORICAL)[:1]]
+        raise ValueError(
+            f"LightGBM model has a categorical split on feature {where[0] if len(where) else '?'}"
+            "; only numerical '<=' splits are supported (fit without categorical_feature)."
+        )
+    leaves = np.full(n_splits + 1, -1, dtype=np.int64)
+    no = np.zeros(n_splits + 1, dtype=bool)
+
+    def children(key: str) -> np.ndarray:
+        child = np.array(block[key].split(), dtype=np.int64)
+        # A negative child c is leaf ~c; leaves follow the splits in the node arrays.
+        return np.concatenate([np.where(child >= 0, child, n_splits + ~child), leaves])
+
+    return _lightgbm_arrays(
+        np.concatenate([feature, leaves]),
+        np.concatenate([np.array(block["threshold"].split(), dtype=float), no]),
+        np.concatenate([np.zeros(n_splits), leaf_value]),
+        children("left_child"),
+        children("right_child"),
+        np.concatenate([(decision >> 2) & 3 == _LIGHTGBM_ZERO_MISSING, no]),
+        np.concatenate([decision & _LIGHTGBM_DEFAULT_LEFT > 0, no]),
+    )
+
+
+def _check_lightgbm_objective(header: dict[str, str]) -> None:
+    per_iteration = int(header.get("num_tree_per_iteration", 1))
+    if per_iteration != 1 or int(header.get("num_class", 1)) != 1:
         raise ValueError(
             "LightGBM model has several trees per iteration (multiclass?); only single-"
             "output regression can be read as one spectrum."
         )
-    tokens = str(dump.get("objective", "custom")).split()
+    tokens = str(header.get("objective", "custom")).split()
     name = tokens[0] if tokens else "custom"
     # "regression sqrt" (reg_sqrt=True) squares the sum of the leaves when predicting.
     if name not in _LIGHTGBM_IDENTITY_OBJECTIVES or "sqrt" in tokens:
@@ -292,67 +346,6 @@ def _check_lightgbm_objective(dump: dict) -> None:
             f"LightGBM objective {' '.join(tokens)!r} does not predict the raw sum of its "
             "leaves (a non-identity link); use a regression objective such as 'regression', "
             "'regression_l1', 'huber' or 'quantile'."
-        )
-
-
-def _lightgbm_tree(structure: dict) -> TreeArrays:
-    """Flatten LightGBM's nested JSON tree into node arrays, root first."""
-    feature: list[int] = []
-    threshold: list[float] = []
-    value: list[float] = []
-    left: list[int] = []
-    right: list[int] = []
-    zero_missing: list[bool] = []
-    default_left: list[bool] = []
-    pending = [(structure, -1, left)]
-    while pending:
-        node, parent, side = pending.pop()
-        index = len(feature)
-        if parent >= 0:
-            side[parent] = index
-        left.append(-1)
-        right.append(-1)
-        if "split_feature" not in node:
-            _append_lightgbm_leaf(node, feature, threshold, value, zero_missing, default_left)
-            continue
-        _check_lightgbm_split(node)
-        feature.append(int(node["split_feature"]))
-        threshold.append(float(node["threshold"]))
-        value.append(0.0)
-        zero_missing.append(node.get("missing_type") == "Zero")
-        default_left.append(bool(node.get("default_left", True)))
-        pending.append((node["right_child"], index, right))
-        pending.append((node["left_child"], index, left))
-    return _lightgbm_arrays(feature, threshold, value, left, right, zero_missing, default_left)
-
-
-def _append_lightgbm_leaf(
-    node: dict,
-    feature: list[int],
-    threshold: list[float],
-    value: list[float],
-    zero_missing: list[bool],
-    default_left: list[bool],
-) -> None:
-    # With linear_tree=True, a leaf without coefficients is still a constant.
-    if node.get("leaf_coeff"):
-        raise ValueError(
-            "LightGBM model has linear leaves (linear_tree=True), which are not supported."
-        )
-    feature.append(-1)
-    threshold.append(0.0)
-    value.append(float(node["leaf_value"]))
-    zero_missing.append(False)
-    default_left.append(False)
-
-
-def _check_lightgbm_split(node: dict) -> None:
-    decision = node.get("decision_type", "<=")
-    if decision != "<=":
-        kind = "categorical" if decision == "==" else f"{decision!r}"
-        raise ValueError(
-            f"LightGBM model has a {kind} split on feature {node['split_feature']}; only "
-            "numerical '<=' splits are supported (fit without categorical_feature)."
         )
 
 

@@ -17,8 +17,8 @@ __all__ = ["ProxySPEXExplainer"]
 # LightGBM search: depths tried, the learning rate, and early-stopping patience.
 _SEARCH_DEPTHS = (3, 5)
 _SEARCH_LEARNING_RATE = 0.1
-_SEARCH_MAX_TREES = 1000
-_SEARCH_PATIENCE = 50
+_SEARCH_MAX_TREES = 500
+_SEARCH_PATIENCE = 30
 _MIN_CHILD_SAMPLES = 20
 _VALIDATION_SHARE = 0.2
 # A sparse surrogate refitted on the training rows alone that errs this many times more on
