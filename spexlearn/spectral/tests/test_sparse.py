@@ -258,3 +258,22 @@ def test_least_squares_gives_dependent_columns_no_weight():
     reference = np.linalg.lstsq(design, y, rcond=None)[0]
     assert np.abs(coef).max() < 10 * np.abs(reference).max()
     assert np.allclose(design @ coef, design @ reference)
+
+
+def test_prefix_choice_does_not_keep_noise_columns():
+    # Five true columns ranked first, 35 of pure noise after them: the one-SE rule keeps
+    # the five where the bare CV minimum often adds noise columns that fit the folds.
+    from spexlearn.spectral._refit import select_prefix_by_cv
+
+    chosen, minimum = [], []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        design = np.hstack([np.ones((200, 1)), np.sign(rng.normal(size=(200, 40)))])
+        y = design[:, 1:6] @ np.full(5, 2.0) + rng.normal(size=200)
+        best, errors = select_prefix_by_cv(design, y, np.arange(1, 41),
+                                           np.random.RandomState(seed), n_fixed=1)
+        chosen.append(best)
+        minimum.append(int(np.argmin(errors)) + 1)
+    assert sum(size == 5 for size in chosen) >= 18
+    assert sum(size == 5 for size in chosen) > sum(size == 5 for size in minimum)
+    assert min(chosen) == 5  # never fewer than the true columns
