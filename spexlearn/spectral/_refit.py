@@ -10,11 +10,15 @@ the data.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_factor, lstsq, solve_triangular
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, lstsq, solve_triangular
 
 # Ridge strength relative to the number of samples: ±1 basis columns have B.T B ≈ m I, so
 # this only stabilises nearly collinear prefixes and leaves well-posed fits unchanged.
 _RELATIVE_RIDGE = 1e-6
+# Least squares goes through the Gram matrix's Cholesky factor (half the flops of a QR)
+# only when the factor's smallest pivot is at least this share of its largest, squared:
+# then the Gram matrix's condition number is moderate and nothing is lost to it.
+_CHOLESKY_MIN_PIVOT_RATIO = 1e-3
 
 
 def prefix_sizes(n_candidates: int, n_dense: int = 12, n_geometric: int = 24) -> np.ndarray:
@@ -40,15 +44,32 @@ def _prefix_solutions_from_gram(gram: np.ndarray, rhs: np.ndarray, n_rows: int, 
 def least_squares(design: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares coefficients of ``y`` on ``design`` (any solution if rank-deficient).
 
-    Solved from the data, not the Gram matrix, so exact fits stay exact to rounding; by a
-    pivoted QR factorisation, an order of magnitude faster than the SVD on these sizes.
-    Columns that are numerically dependent (relative size below the tolerance numpy's SVD
-    would use) get no weight: left to machine precision, designed masks whose basis is
-    rank-deficient produce astronomically large coefficients.
+    Well-conditioned designs (random masks) are solved by the Cholesky factor of the Gram
+    matrix; any other by a pivoted QR factorisation of the data, so exact fits stay exact
+    to rounding and rank-deficient designed masks are handled. Columns that are
+    numerically dependent (relative size below the tolerance numpy's SVD would use) get no
+    weight: left to machine precision, designed masks whose basis is rank-deficient
+    produce astronomically large coefficients.
     """
+    coef = _cholesky_solution(design, y)
+    if coef is not None:
+        return coef
     cond = np.finfo(float).eps * max(design.shape)
     coef, *_ = lstsq(design, y, cond=cond, lapack_driver="gelsy", check_finite=False)
     return coef
+
+
+def _cholesky_solution(design: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    if design.shape[0] < design.shape[1] or design.shape[1] == 0:
+        return None
+    try:
+        factor = cho_factor(design.T @ design, lower=True, check_finite=False)
+    except LinAlgError:
+        return None
+    pivots = np.abs(np.diag(factor[0]))
+    if pivots.min() < _CHOLESKY_MIN_PIVOT_RATIO * pivots.max():
+        return None
+    return cho_solve(factor, design.T @ y, check_finite=False)
 
 
 def select_prefix_by_cv(
