@@ -16,8 +16,9 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve, lstsq, solve_triang
 # this only stabilises nearly collinear prefixes and leaves well-posed fits unchanged.
 _RELATIVE_RIDGE = 1e-6
 # Least squares goes through the Gram matrix's Cholesky factor (half the flops of a QR)
-# only when the factor's smallest pivot is at least this share of its largest, squared:
-# then the Gram matrix's condition number is moderate and nothing is lost to it.
+# only when the factor's smallest pivot is at least this share of its largest: then the
+# Gram matrix is far from singular (pivot ratios square into its condition) and nothing
+# measurable is lost to forming it.
 _CHOLESKY_MIN_PIVOT_RATIO = 1e-3
 
 
