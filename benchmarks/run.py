@@ -249,6 +249,7 @@ def exact_reference(task: Task):
 
 # ----------------------------------------------------------------------------- output
 def write_tables(rows: list[Row], out: Path) -> None:
+    rows = sorted(rows, key=lambda r: (_task_order(r.task), r.budget, METHODS.index(r.method)))
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark_results.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     header = ["task", "budget", "method", "R²", "overhead (s)", "queries", "terms",
@@ -406,7 +407,6 @@ def main(argv=None) -> None:
     if args.replot:
         rows = [Row(**r) for r in
                 json.loads((args.out / "benchmark_results.json").read_text())]
-        rows.sort(key=lambda r: (_task_order(r.task), r.budget, METHODS.index(r.method)))
         write_tables(rows, args.out)
         write_plots(rows, args.plots)
         return
