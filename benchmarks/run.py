@@ -137,6 +137,10 @@ class Row:
     peak_mib: float | None = None
     notes: list = field(default_factory=list)
 
+    @property
+    def failed(self) -> bool:
+        return self.r2 != self.r2  # NaN: the method could not run the task
+
 
 def fourier_of(method: str, fitted, n: int):
     """The fitted surrogate as a spexlearn SparseSpectrum (Fourier)."""
@@ -265,7 +269,7 @@ def write_tables(rows: list[Row], out: Path) -> None:
 
 
 def _cells(r: Row) -> list[str]:
-    if r.r2 != r.r2:  # NaN: the method failed
+    if r.failed:
         return [r.task, str(r.budget), r.method, r.notes[0][:60], "", "", "", "", "", ""]
     exact = (f"{r.r2_all_masks:.3f} / {r.best_r2_same_terms:.3f}"
              if r.r2_all_masks is not None else "")
@@ -282,7 +286,7 @@ def acceptance(rows: list[Row]) -> list[tuple[list[str], list[list[str]]]]:
     """Two tables: per task and budget our best R² against the best reference's with the
     overhead ratio; and the budget at which ours first reaches the references' best R²
     at 1,000 queries."""
-    ok = [r for r in rows if r.r2 == r.r2]
+    ok = [r for r in rows if not r.failed]
     tasks = sorted({r.task for r in ok}, key=_task_order)
     leads = []
     for task in tasks:
@@ -448,7 +452,7 @@ def main(argv=None) -> None:
                 row = run_one(method, task, X_all[:budget], y_all[:budget], X_test, y_test,
                               budget, args.seed, exact, args.memory)
                 rows.append(row)
-                if row.r2 != row.r2:
+                if row.failed:
                     print(f"{task.name:>14} {budget:>5} {method:>16}  {row.notes[0]}")
                     continue
                 print(f"{task.name:>14} {budget:>5} {method:>16}  R² {row.r2:.4f}  "

@@ -17,6 +17,7 @@ from itertools import chain, combinations
 from math import comb
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .spectral._design import design_size, make_design
 from .spectral._peeling import bin_transforms, every_mask, exhaustive_spectrum, peel
@@ -25,9 +26,9 @@ from .spectral._trees import TreeArrays, trees_spectrum
 
 _Reader = Callable[[object], "list[TreeArrays] | None"]
 
-# LightGBM objectives whose prediction is the raw sum of leaf values.
 # Bits of a LightGBM split's decision_type: categorical, default left, missing type (2 bits).
 _LIGHTGBM_CATEGORICAL, _LIGHTGBM_DEFAULT_LEFT, _LIGHTGBM_ZERO_MISSING = 1, 2, 1
+# LightGBM objectives whose prediction is the raw sum of leaf values.
 _LIGHTGBM_IDENTITY_OBJECTIVES = frozenset(
     {"regression", "regression_l1", "huber", "fair", "quantile", "mape", "custom"}
 )
@@ -350,13 +351,13 @@ def _check_lightgbm_objective(header: dict[str, str]) -> None:
 
 
 def _lightgbm_arrays(
-    feature: list[int],
-    threshold: list[float],
-    value: list[float],
-    left: list[int],
-    right: list[int],
-    zero_missing: list[bool],
-    default_left: list[bool],
+    feature: ArrayLike,
+    threshold: ArrayLike,
+    value: ArrayLike,
+    left: ArrayLike,
+    right: ArrayLike,
+    zero_missing: ArrayLike,
+    default_left: ArrayLike,
 ) -> TreeArrays:
     threshold_arr = np.array(threshold)
     left_arr, right_arr = np.array(left, dtype=np.int64), np.array(right, dtype=np.int64)

@@ -181,7 +181,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         self._log(f"sparse surrogate: {len(sparse) - 1} terms")
         self._sparse_terms = len(sparse)
         self.blend_weight_ = 1.0
-        if self.blend and self.n_terms == "auto" and holdout is not None:
+        if holdout is not None:
             self.blend_weight_ = self._blend_weight(sparse, holdout, X, y, rng)
         spectrum = sparse
         if self.blend_weight_ < 1.0:
@@ -191,6 +191,9 @@ class ProxySPEXExplainer(_BaseExplainer):
             )
         self._log(f"final surrogate: {len(spectrum) - 1} terms")
         return spectrum
+
+    def _blends(self) -> bool:
+        return bool(self.blend) and self.n_terms == "auto"
 
     def _n_fitted_terms(self) -> int:
         # A blend adds the proxy's shrunken terms, fitted by boosting rather than one
@@ -235,6 +238,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         holdout = None
         if self.proxy is None:
             self.proxy_, holdout = _fit_default_lightgbm(X, y, rng, self.n_jobs)
+            holdout = holdout if self._blends() else None
         elif is_linear_model(self.proxy):
             self.proxy_, spectrum = fit_linear_proxy(clone(self.proxy), X, y, self.max_order)
             return spectrum, None
@@ -243,7 +247,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         spectrum = tree_model_spectrum(self.proxy_, n, max_order=self.max_order)
         if spectrum is None:
             return black_box_spectrum(self.proxy_, n, self.max_order, rng), None
-        if holdout is None and self.blend:
+        if holdout is None and self._blends():
             train, val = _split(X.shape[0], rng)
             holdout = (train, val, clone(self.proxy).fit(X[train], y[train]))
         return spectrum, holdout
