@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -13,11 +14,33 @@ from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from ._stages import (
+    Ladder,
+    LadderChoice,
+    choose_rung,
+    chosen_surrogate,
+    fold_splits,
+    grow_ladder,
+    out_of_fold,
+    proxy_is_hopeless,
+)
 from .interactions import Interactions
 from .spectral import INDICES, SparseSpectrum, interaction_values
+from .spectral._peeling import exhaustive_spectrum
 
 # Largest n for which masks are drawn by enumerating integers instead of rejection sampling.
 _ENUMERABLE_N = 20
+# Below this estimated faithfulness (R² on fresh masks) a fit warns that its explanation
+# is not to be trusted: the surrogate misses more than half of the values' variation.
+TRUSTED_FAITHFULNESS = 0.5
+
+
+class LowFaithfulnessWarning(UserWarning):
+    """A fitted explainer's surrogate predicts fresh masks poorly (``faithfulness_`` < 0.5).
+
+    Its interactions explain little of what the model does; the message names the cause
+    and the fix (more budget, a lower ``max_order``, the other explainer).
+    """
 
 
 class _BaseExplainer(RegressorMixin, BaseEstimator):
@@ -54,11 +77,120 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
             self.spectrum_ = self._fit_spectrum(X, y, rng)
         self.noise_std_ = _residual_std(self.spectrum_, X, y, self._n_fitted_terms())
         self.interactions_ = self.interactions()
+        self._warn_if_untrusted(X.shape[0])
         return self
+
+    def __repr__(self, N_CHAR_MAX=700):
+        text = super().__repr__(N_CHAR_MAX=N_CHAR_MAX)
+        faithfulness = getattr(self, "faithfulness_", None)
+        if faithfulness is None:
+            return text
+        # How far to trust a fitted explainer belongs wherever it is shown.
+        return (f"{text}  # fitted on {self.n_queries_} queries, faithfulness_="
+                f"{faithfulness:.3f} ({self.faithfulness_method_})")
 
     def _n_fitted_terms(self) -> int:
         """Coefficients fitted to the samples (the residual's lost degrees of freedom)."""
-        return len(self.spectrum_)
+        return self._fitted_terms
+
+    # ----------------------------------------------------------- the ladder
+    def _fit_ladder(self, X, y, rng, judged: np.ndarray, extra=None) -> SparseSpectrum:
+        """Build every rung on all samples, check each on the folds of the ``judged``
+        rows (random masks), and return the rung that predicted them best."""
+        self.proxy_, proxy, search = self._fitted_proxy(X, y, rng, None)
+        ladder = self._grow(X, y, rng, proxy, extra)
+        use_proxy = proxy is not None
+        if search is not None and proxy_is_hopeless(search, ladder.sparse, X, y):
+            self._log("the proxy predicts far worse than the sparse surrogate: left out")
+            ladder.proxy, use_proxy = None, False
+
+        def on_fold(rows: np.ndarray) -> Ladder:
+            fold_proxy = (self._fitted_proxy(X[rows], y[rows], rng, search)[1]
+                          if use_proxy else None)
+            return self._grow(X[rows], y[rows], rng, fold_proxy, extra)
+
+        splits = fold_splits(X.shape[0], judged, rng)
+        support_rung = "sparse" if ladder.screened is None else "screened"
+        held, predictions = out_of_fold(on_fold, X, y, splits,
+                                        support=getattr(ladder, support_rung))
+        # Only rungs that the fit on every sample built can be chosen.
+        built = {*ladder.rungs(), "support"}
+        predictions = {rung: p for rung, p in predictions.items() if rung in built}
+        choice = choose_rung(y[held], predictions, blend=self._blends(),
+                             fixed_terms=self.n_terms != "auto", support_rung=support_rung)
+        return self._record_choice(ladder, choice, len(splits))
+
+    def _exact(self, X: np.ndarray, y: np.ndarray) -> SparseSpectrum:
+        """Every mask was queried: the transform itself, up to ``max_order``."""
+        spectrum = exhaustive_spectrum(X, y, self.max_order)
+        if self.n_terms != "auto":
+            terms = spectrum.select(spectrum.orders > 0).top(int(self.n_terms))
+            spectrum = terms.add(spectrum.select(spectrum.orders == 0))
+        residual = y - spectrum.evaluate(X)
+        total = float(((y - y.mean()) ** 2).sum())
+        self.faithfulness_ = 1.0 - float(residual @ residual) / total if total > 0 else 1.0
+        self.faithfulness_method_ = "exact, over every mask"
+        self.selected_surrogate_ = "exact"
+        self.blend_weight_ = 1.0
+        self._fitted_terms = len(spectrum)
+        return spectrum
+
+    def _grow(self, X, y, rng, proxy, extra) -> Ladder:
+        return grow_ladder(X, y, rng, proxy=proxy, max_order=self.max_order,
+                           n_terms=self.n_terms, screen=self._screens(), extra=extra)
+
+    def _fitted_proxy(self, X, y, rng, search):
+        """``(model, its spectrum, the default proxy's search or None)`` on ``(X, y)``."""
+        raise NotImplementedError
+
+    def _blends(self) -> bool:
+        return self.n_terms == "auto"
+
+    def _screens(self) -> bool:
+        return True
+
+    def _record_choice(self, ladder: Ladder, choice: LadderChoice, n_folds: int) -> SparseSpectrum:
+        """Keep the chosen rung's fitted attributes; return its surrogate."""
+        self.selected_surrogate_ = choice.rung
+        self.blend_weight_ = choice.blend_weight
+        self.faithfulness_ = float(choice.faithfulness)
+        self.faithfulness_method_ = f"{n_folds}-fold cross-validation"
+        spectrum = chosen_surrogate(ladder, choice)
+        # The proxy's shrunken terms are fitted by boosting, not one coefficient each: the
+        # sparse rung's terms stand for the freedom used.
+        counted = {"proxy": choice.sparse_rung, "blend": choice.sparse_rung}.get(
+            choice.rung, choice.rung)
+        self._fitted_terms = len(getattr(ladder, counted or "constant"))
+        self._log(
+            f"chosen surrogate: {choice.rung} ({len(spectrum) - 1} terms); out-of-fold "
+            f"errors {', '.join(f'{k} {v:.4g}' for k, v in choice.errors.items())}; "
+            f"faithfulness {self.faithfulness_:.3f}"
+        )
+        return spectrum
+
+    def _warn_if_untrusted(self, m: int) -> None:
+        faithfulness = getattr(self, "faithfulness_", None)
+        if faithfulness is None or faithfulness >= TRUSTED_FAITHFULNESS:
+            return
+        cause = {
+            "constant": "no surrogate predicted masks it was not fitted on better than "
+            "their mean value: the values look like noise at this budget, or depend on "
+            "more interactions than these queries can resolve",
+            "additive": "only the components' own effects predicted masks it was not "
+            "fitted on; the interactions could not be resolved from these queries",
+        }.get(self.selected_surrogate_, "the function has more (or weaker) interactions "
+              "than these queries resolve")
+        other = ("ProxySPEXExplainer" if type(self).__name__ != "ProxySPEXExplainer"
+                 else "SPEXExplainer with a budget that holds its design")
+        warnings.warn(
+            f"{type(self).__name__}: faithfulness_ = {faithfulness:.2f} ("
+            f"{self.faithfulness_method_} on the {m} queried masks): the surrogate explains "
+            f"about {max(faithfulness, 0.0):.0%} of the values' variation on fresh masks, "
+            f"so its interactions are not to be trusted. Cause: {cause}. Fix: raise budget "
+            f"(e.g. to {4 * m}), lower max_order (now {self.max_order}), or try {other}.",
+            LowFaithfulnessWarning,
+            stacklevel=3,
+        )
 
     def _log(self, message: str) -> None:
         if self.verbose:

@@ -247,16 +247,21 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
     explainer.fit()
     _progress(args, f"{explainer.n_queries_} queries; {len(explainer.interactions_)} terms")
     result = {"components": value.component_names, "queries": explainer.n_queries_,
-              "full_value": float(value(np.ones((1, value.n_components)))[0])}
+              "full_value": float(value(np.ones((1, value.n_components)))[0]),
+              "faithfulness_estimate": explainer.faithfulness_,
+              "faithfulness_estimate_method": explainer.faithfulness_method_,
+              "surrogate": explainer.selected_surrogate_}
     if args.holdout:
         held_out = np.random.default_rng(args.seed + 1).integers(
             0, 2, size=(args.holdout, value.n_components))
         result["faithfulness_r2"] = float(explainer.score(held_out, value(held_out)))
+        result["holdout"] = args.holdout
     if args.report is not None:
         from .report import write_report
 
         path = write_report(args.report, explainer, value, index=args.index, top=args.top,
-                            faithfulness=result.get("faithfulness_r2"))
+                            faithfulness=result.get("faithfulness_r2"),
+                            holdout=args.holdout)
         _progress(args, f"report written to {path}")
         result["report"] = str(path)
     interactions = explainer.interactions(index=args.index, order=args.max_order)
@@ -304,9 +309,8 @@ def _table(result: dict) -> str:
         f"model: {result['model']}",
         f"target: {target}   value with every {result['unit']} kept: "
         f"{result['full_value']:+.3f}",
-        f"{result['method']}: {result['queries']} queries in {result['seconds']:.0f} s"
-        + (f", faithfulness R² {result['faithfulness_r2']:.3f} on held-out masks"
-           if "faithfulness_r2" in result else ""),
+        f"{result['method']}: {result['queries']} queries in {result['seconds']:.0f} s",
+        *_faithfulness_lines(result),
         "",
     ]
     greedy = result["index"] == "greedy"
@@ -320,6 +324,21 @@ def _table(result: dict) -> str:
     if not result["interactions"]:
         lines.append("      (no interaction found)")
     return "\n".join(lines)
+
+
+def _faithfulness_lines(result: dict) -> list[str]:
+    """How far to trust the explanation: the estimate from the queries, and the check."""
+    lines = []
+    if "faithfulness_estimate" in result:
+        lines.append(
+            f"faithfulness R² {result['faithfulness_estimate']:.3f} estimated from the "
+            f"queries ({result['faithfulness_estimate_method']}; 1 = predicts every "
+            "ablation, 0 = no better than their mean)"
+        )
+    if "faithfulness_r2" in result:
+        lines.append(f"faithfulness R² {result['faithfulness_r2']:.3f} measured on "
+                     f"{result['holdout']} fresh random masks")
+    return lines
 
 
 def _components_text(parts: list[str], width: int) -> str:

@@ -7,7 +7,11 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._base import _BaseExplainer, _names_from
+from ._base import _BaseExplainer, _names_from, draw_paired_masks, row_keys
+from ._proxies import tree_model_spectrum
+from ._stages import (
+    fit_default_lightgbm,
+)
 from .spectral import SparseSpectrum
 from .spectral._design import (
     MIN_BITS,
@@ -15,27 +19,33 @@ from .spectral._design import (
     design_size,
     largest_bins,
     make_design,
-    parse_design,
+    split_design,
 )
 from .spectral._peeling import (
     MAX_EXHAUSTIVE_N,
     bin_transforms,
     every_mask,
-    exhaustive_spectrum,
     is_every_mask,
     peel,
 )
-from .spectral._screen import exhaustive_orders
 from .spectral._sparse import _pad
-from .spectral._support import grow_support, keep_best_prefix, max_terms
+from .spectral._support import refit
 
 __all__ = ["SPEXExplainer"]
 
 # Bins per group (as bits) when no budget is given: 64 bins, enough for a few dozen terms.
 _DEFAULT_BITS = 6
 _DECODERS = ("soft", "hard")
-# Residual energy, as a share of the values' variance, that is only rounding.
-_NEGLIGIBLE_RESIDUAL = 1e-12
+# Least share of the budget queried as fresh uniformly random masks after the design (the
+# rest of the budget goes to them too): the fit's faithfulness is judged on them (designed
+# masks are not independent of each other), and the proxy and the screens learn from them.
+_FRESH_SHARE = 0.02
+# The decoder's terms alone are the surrogate when, refitted on the design, they predict
+# the fresh masks at least this well: nothing is left for proxies or screens to find.
+_DECODED_EXACTLY = 0.9999
+# Fewest fresh masks to judge the fit on; with fewer (a design passed to fit(X, y)) the
+# folds are drawn from every row.
+_MIN_FRESH_ROWS = 20
 
 
 class SPEXExplainer(_BaseExplainer):
@@ -181,7 +191,16 @@ class SPEXExplainer(_BaseExplainer):
     def _planned_queries(self, n: int) -> int:
         if n >= 2 and self._use_every_mask(n):
             return 2**n
-        return design_size(n, self._order(n), self._bits(n), self.n_groups) if n >= 2 else 2
+        if n < 2:
+            return 2
+        design = design_size(n, self._order(n), self._bits(n), self.n_groups)
+        return design + self._n_fresh(design)
+
+    def _n_fresh(self, design: int) -> int:
+        """Fresh uniformly random masks queried after ``design`` distinct designed ones."""
+        if self.budget is None:
+            return max(_MIN_FRESH_ROWS, int(np.ceil(design * _FRESH_SHARE / (1 - _FRESH_SHARE))))
+        return int(self.budget) - design
 
     def _bytes_needed(self, n: int, m: int) -> int:
         # Masks built twice and deduplicated (uint8), bin transforms, and the refit basis
@@ -197,38 +216,52 @@ class SPEXExplainer(_BaseExplainer):
             )
         if self._use_every_mask(n):
             return every_mask(n)
-        return make_design(n, self._order(n), self._bits(n), self.n_groups, rng).masks()
+        design = make_design(n, self._order(n), self._bits(n), self.n_groups, rng).masks()
+        # Designs repeat some masks (every group's first row is the empty mask): the
+        # fresh masks make up the budget in distinct queries.
+        distinct = len(np.unique(row_keys(design)))
+        fresh = _fresh_masks(design, self._n_fresh(distinct), rng)
+        return np.vstack([design, fresh])
 
     def _order(self, n: int) -> int:
         return min(self.max_order, n)
+
+    def _design_share(self) -> int | None:
+        """Queries the design may take: all but the fresh share of the budget."""
+        if self.budget is None:
+            return None
+        return int(self.budget) - max(_MIN_FRESH_ROWS, int(np.ceil(self.budget * _FRESH_SHARE)))
 
     def _bits(self, n: int) -> int:
         """Bits per bin index for this budget (the default when budget is None)."""
         t = self._order(n)
         if self.budget is None:
             return min(_DEFAULT_BITS, n)
-        bits = largest_bins(n, t, self.budget, self.n_groups)
+        bits = largest_bins(n, t, self._design_share(), self.n_groups)
         if bits is None:
             smallest = design_size(n, t, MIN_BITS, self.n_groups)
+            needed = smallest + max(_MIN_FRESH_ROWS, int(np.ceil(smallest * _FRESH_SHARE)))
             raise ValueError(
                 f"budget={self.budget} is below the smallest SPEX design for {n} components "
                 f"and max_order={t}: {smallest} queries ({self.n_groups} groups x "
-                f"{smallest // (self.n_groups * 2**MIN_BITS)} delays x {2**MIN_BITS} bins). "
-                f"Raise budget to at least {smallest}, lower max_order or n_groups, or use "
+                f"{smallest // (self.n_groups * 2**MIN_BITS)} delays x {2**MIN_BITS} bins), "
+                f"plus {needed - smallest} fresh random masks to check the fit on. Raise "
+                f"budget to at least {needed}, lower max_order or n_groups, or use "
                 "ProxySPEXExplainer, which works with any budget."
             )
         return min(bits, n)
 
     def _use_every_mask(self, n: int) -> bool:
-        """Enumerate all 2^n masks when that is no dearer than the design (and n is small)."""
+        """Enumerate all 2^n masks when that is no dearer than the queries planned."""
         if n > MAX_EXHAUSTIVE_N:
             return False
         if self.budget is not None and self.budget >= 2**n:
             return True
         t = self._order(n)
-        bits = min(_DEFAULT_BITS, n) if self.budget is None else largest_bins(
-            n, t, self.budget, self.n_groups
-        )
+        if self.budget is None:
+            design = design_size(n, t, min(_DEFAULT_BITS, n), self.n_groups)
+            return design + self._n_fresh(design) >= 2**n
+        bits = largest_bins(n, t, self._design_share(), self.n_groups)
         # No design fits the budget (bits None): refused in _bits, never silently exceeded.
         return bits is not None and design_size(n, t, min(bits, n), self.n_groups) >= 2**n
 
@@ -240,24 +273,60 @@ class SPEXExplainer(_BaseExplainer):
         binary = X.dtype == np.uint8 or bool(np.isin(X, (0.0, 1.0)).all())
         if binary and is_every_mask(X):
             self.fit_mode_ = "exhaustive"
-            spectrum = exhaustive_spectrum(X, y, self.max_order)
-            if self.n_terms != "auto":
-                spectrum = _top_with_intercept(spectrum, int(self.n_terms))
-            return spectrum
-        design = parse_design(np.asarray(X, np.uint8), self._order(n), self.n_groups) if (
-            binary and n >= 2
-        ) else None
+            return self._exact(X, y)
+        design, rows = split_design(np.asarray(X, np.uint8), self._order(n), self.n_groups) if (
+            binary and n >= 2) else (None, 0)
+        found = None
         if design is None:
             self.fit_mode_ = "regression"
-            self._log("the masks are no SPEX design: finding terms by residual screening")
-            support = SparseSpectrum([()], [float(np.mean(y))], n)
-            support = grow_support(support, X, y, self.max_order)
-            return keep_best_prefix(support, X, y, rng, self.n_terms)
-        self.fit_mode_ = "design"
-        self.design_ = design
-        return self._decode(design, X, y, rng)
+            self._log("the masks are no SPEX design: finding terms by the proxy and screens")
+        else:
+            self.fit_mode_ = "design"
+            self.design_ = design
+            found = self._decode(design, y[:rows], n)
+            decoded = self._if_decoded_exactly(found, X, y, rows)
+            if decoded is not None:
+                return decoded
+        # Judged on the fresh masks after the design, which no decoding saw (on every row
+        # when there are too few: designed masks are not independent, so that is kinder).
+        fresh = np.arange(rows, X.shape[0])
+        judged = fresh if len(fresh) >= _MIN_FRESH_ROWS else np.arange(X.shape[0])
+        spectrum = self._fit_ladder(X, y, rng, judged, extra=found)
+        if len(judged) != len(fresh):
+            self.faithfulness_method_ += " on designed masks (optimistic)"
+        return spectrum
 
-    def _decode(self, design: QueryDesign, X, y, rng) -> SparseSpectrum:
+    def _if_decoded_exactly(self, found, X, y, rows: int) -> SparseSpectrum | None:
+        """The decoder's terms refitted, when they alone predict the fresh masks exactly.
+
+        Refitted on the designed masks only, they are judged on the fresh masks that no
+        step has seen; when that leaves nothing to explain (an exactly sparse function),
+        the ladder of proxies and screens has nothing to add and is skipped.
+        """
+        if X.shape[0] - rows < _MIN_FRESH_ROWS or self.n_terms != "auto" or len(found) == 0:
+            return None
+        fresh = slice(rows, None)
+        predicted = refit(found, X[:rows], y[:rows]).evaluate(X[fresh])
+        total = float(((y[fresh] - y[fresh].mean()) ** 2).sum())
+        if total <= 0:
+            return None
+        r2 = 1.0 - float(((y[fresh] - predicted) ** 2).sum()) / total
+        if r2 < _DECODED_EXACTLY:
+            return None
+        self.selected_surrogate_ = "decoded"
+        self.blend_weight_ = 1.0
+        self.faithfulness_ = r2
+        self.faithfulness_method_ = "the decoded terms, refitted on the design, on its fresh masks"
+        spectrum = refit(found, X, y)
+        self._fitted_terms = len(spectrum)
+        self._log(f"the {len(found)} decoded terms predict the fresh masks (R² {r2:.6f})")
+        return spectrum
+
+    def _fitted_proxy(self, X, y, rng, search):
+        model, search = fit_default_lightgbm(X, y, rng, self.n_jobs, search)
+        return model, tree_model_spectrum(model, X.shape[1], max_order=self.max_order), search
+
+    def _decode(self, design: QueryDesign, y: np.ndarray, n: int) -> SparseSpectrum:
         result = peel(
             bin_transforms(y, design), design,
             soft=self.decoder == "soft", max_order=self.max_order,
@@ -267,31 +336,22 @@ class SPEXExplainer(_BaseExplainer):
             f"peeling: {self.n_peeled_} terms in {result.rounds} rounds; "
             f"{result.unexplained:.2%} of the bin energy unexplained"
         )
-        found = SparseSpectrum.from_arrays(
-            _pad(result.members, max(1, result.members.shape[1])), result.coefs, X.shape[1]
+        return SparseSpectrum.from_arrays(
+            _pad(result.members, max(1, result.members.shape[1])), result.coefs, n
         )
-        limit = max_terms(X)
-        spectrum = keep_best_prefix(found, X, y, rng, "auto", limit, add_singletons=False)
-        screen = _worth_screening(spectrum, X, y, self.max_order)
-        if screen:
-            # Terms that collide in every group (a stopping set) are out of the peeling's
-            # reach; when every pair is cheap to screen, the residual finds them.
-            spectrum = grow_support(spectrum, X, y, self.max_order)
-            self._log(f"{len(spectrum) - 1} terms after screening the residual")
-        if screen or self.n_terms != "auto":
-            spectrum = keep_best_prefix(
-                spectrum, X, y, rng, self.n_terms, limit, add_singletons=False
-            )
-        self._log(f"final surrogate: {len(spectrum) - 1} terms")
-        return spectrum
 
-def _worth_screening(spectrum: SparseSpectrum, X, y, max_order: int) -> bool:
-    """Screen only when pairs are screened exhaustively and a real residual is left."""
-    m, n = X.shape
-    if exhaustive_orders(n, m, max_order) < min(2, max_order):
-        return False
-    residual = y - spectrum.evaluate(X)
-    return float(residual @ residual) > _NEGLIGIBLE_RESIDUAL * float(((y - y.mean()) ** 2).sum())
+
+def _fresh_masks(design: np.ndarray, count: int, rng) -> np.ndarray:
+    """``count`` distinct paired random masks that are not in the design."""
+    n = design.shape[1]
+    taken = set(row_keys(design).tolist())
+    rows = np.zeros((0, n), np.uint8)
+    while len(rows) < count:
+        drawn = draw_paired_masks(n, 2 * (count - len(rows)) + 2, rng)
+        drawn = drawn[[key not in taken for key in row_keys(drawn).tolist()]]
+        taken.update(row_keys(drawn).tolist())
+        rows = np.vstack([rows, drawn])
+    return rows[:count]
 
 
 def _top_with_intercept(spectrum: SparseSpectrum, k: int) -> SparseSpectrum:

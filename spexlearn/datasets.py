@@ -7,7 +7,7 @@ from sklearn.utils import check_random_state
 
 from .spectral import SparseSpectrum
 
-__all__ = ["SparseFunction", "make_sparse_function"]
+__all__ = ["SparseFunction", "make_sparse_function", "make_unanimity_function"]
 
 
 class SparseFunction:
@@ -123,6 +123,55 @@ def make_sparse_function(
         coefs = np.append(coefs, float(intercept))
     truth = SparseSpectrum(subsets, coefs, n_components=n)
     return SparseFunction(truth, noise=noise, random_state=rng), truth
+
+
+def make_unanimity_function(
+    n: int, n_terms: int = 50, max_order: int = 5, random_state=None
+):
+    """A sum of unanimity games: ``f(x) = sum_k c_k [S_k is kept]``, a sparse Möbius form.
+
+    The benchmark game that shapiq calls SOUM (sum of unanimity models): ``n_terms``
+    subsets ``S_k`` whose orders are uniform in ``1..max_order`` and weights ``c_k``
+    uniform in [0, 1]. Unlike :func:`make_sparse_function` its Fourier spectrum is dense
+    below each ``S_k`` (``2^|S_k|`` terms each), and every term pushes the same way,
+    which makes it hard for sparse recovery at small budgets.
+
+    Parameters
+    ----------
+    n : int
+        Number of components.
+    n_terms : int, default=50
+        Number of unanimity games (subsets may repeat; their weights then add up).
+    max_order : int, default=5
+        Largest subset size.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    value_function : SparseFunction
+    truth : SparseSpectrum
+        The exact Fourier spectrum (``truth.to_mobius()`` gives the weights back).
+
+    Examples
+    --------
+    >>> from spexlearn.datasets import make_unanimity_function
+    >>> f, truth = make_unanimity_function(10, n_terms=3, max_order=2, random_state=0)
+    >>> mobius = truth.to_mobius()
+    >>> len(mobius.prune(1e-12)) <= 3
+    True
+    """
+    rng = check_random_state(random_state)
+    n, n_terms, max_order = int(n), int(n_terms), min(int(max_order), int(n))
+    if n < 1 or n_terms < 1 or max_order < 1:
+        raise ValueError("need n >= 1, n_terms >= 1 and max_order >= 1.")
+    weights: dict[tuple[int, ...], float] = {}
+    for _ in range(n_terms):
+        order = int(rng.randint(1, max_order + 1))
+        subset = tuple(sorted(rng.choice(n, size=order, replace=False).tolist()))
+        weights[subset] = weights.get(subset, 0.0) + float(rng.uniform())
+    mobius = SparseSpectrum(list(weights), list(weights.values()), n, kind="mobius")
+    truth = mobius.to_fourier()
+    return SparseFunction(truth), truth
 
 
 def _distinct_subsets(n: int, count: int, max_order: int, rng) -> list[tuple[int, ...]]:

@@ -73,7 +73,8 @@ if (match) select(Number(match[1]));
 
 def write_report(path, explainer, value_function=None, *, title: str | None = None,
                  index: str = "mobius", top: int = 15, faithfulness: float | None = None,
-                 curves: dict | None = None, plots: bool = True) -> Path:
+                 curves: dict | None = None, plots: bool = True,
+                 holdout: int | None = None) -> Path:
     """Write one self-contained HTML file explaining a fitted explainer.
 
     The page shows the text (for a :class:`~spexlearn.ablation.TextAblation`) or the
@@ -97,11 +98,14 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
     top : int, default=15
         Rows of the strongest-interactions table (and interactions listed per component).
     faithfulness : float or None
-        Held-out R² to show in the header.
+        R² measured on fresh masks, to show in the header beside the explainer's own
+        estimate ``faithfulness_``.
     curves : dict or None
         ``{label: {"budgets": [...], "r2": [...]}}`` for a faithfulness-versus-budget plot.
     plots : bool, default=True
         Embed the plots (needs matplotlib and networkx).
+    holdout : int or None
+        The number of fresh masks ``faithfulness`` was measured on.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
     data = {"components": list(explainer.component_names_), "effects": effect.tolist(),
             "terms": terms, "index": index, "per_component": int(top)}
     body = [
-        _header(explainer, value_function, title, faithfulness),
+        _header(explainer, value_function, title, faithfulness, holdout),
         "<h2>Components</h2>",
         '<p class="meta">Shaded by Shapley value (green raises the output, red lowers '
         "it). Click a component to see its strongest interactions.</p>",
@@ -152,11 +156,16 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
     return path
 
 
-def _header(explainer, value_function, title, faithfulness) -> str:
+def _header(explainer, value_function, title, faithfulness, holdout) -> str:
     facts = [f"{len(explainer.component_names_)} components",
              f"{explainer.n_queries_} queries", type(explainer).__name__]
+    estimate = getattr(explainer, "faithfulness_", None)
+    if estimate is not None:
+        facts.append(f"faithfulness R² {estimate:.3f} estimated from the queries "
+                     f"({explainer.faithfulness_method_})")
     if faithfulness is not None:
-        facts.append(f"faithfulness R² {faithfulness:.3f} on held-out masks")
+        on = f"{holdout} fresh masks" if holdout else "fresh masks"
+        facts.append(f"R² {faithfulness:.3f} measured on {on}")
     lines = [f"<h1>{html.escape(title or 'What drives the output')}</h1>",
              f'<p class="meta" id="facts">{html.escape(" · ".join(facts))}</p>']
     if value_function is not None and hasattr(value_function, "target_text_"):

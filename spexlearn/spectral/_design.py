@@ -14,7 +14,9 @@ import numpy as np
 
 from ._bch import BCHCode, bch_code, parity_count
 
-__all__ = ["QueryDesign", "design_size", "largest_bins", "make_design", "parse_design"]
+__all__ = [
+    "QueryDesign", "design_size", "largest_bins", "make_design", "parse_design", "split_design",
+]
 
 # Fewest bits per bin index: 8 bins per group.
 MIN_BITS = 3
@@ -159,3 +161,20 @@ def parse_design(masks: np.ndarray, t: int, n_groups: int) -> QueryDesign | None
     if not np.array_equal(design.masks(), masks):
         return None
     return design
+
+
+def split_design(masks: np.ndarray, t: int, n_groups: int) -> tuple[QueryDesign | None, int]:
+    """The design that the first rows of ``masks`` form, and how many rows it takes.
+
+    SPEX queries its design first and then fresh uniformly random masks; the design is
+    the longest prefix that ``parse_design`` accepts. ``(None, 0)`` when no prefix is one.
+    """
+    m, n = masks.shape
+    per_bin = n_groups * (parity_count(n, t) + 1)
+    for bits in range(min(n, (m // per_bin).bit_length() - 1), 0, -1):
+        rows = per_bin * 2**bits
+        if rows <= m:
+            design = parse_design(masks[:rows], t, n_groups)
+            if design is not None:
+                return design, rows
+    return None, 0

@@ -21,7 +21,7 @@ def _signal_std(truth):
 
 @pytest.mark.parametrize(
     ("n", "order", "budget"),
-    [(8, 2, 216), (10, 3, 700), (11, 2, 1000), (12, 3, 1000), (12, 4, 2000)],
+    [(8, 2, 240), (10, 3, 700), (11, 2, 1000), (12, 3, 1000), (12, 4, 2000)],
 )
 def test_exhaustive_ground_truth_small_n(n, order, budget):
     """The coded design recovers every coefficient of the full Walsh-Hadamard transform."""
@@ -70,7 +70,12 @@ def test_query_design_round_trip():
     f, _truth = make_sparse_function(60, n_terms=15, max_order=3, random_state=2)
     est = SPEXExplainer(f, max_order=3, random_state=4)
     masks = est.query_design()
-    assert masks.dtype == np.uint8 and masks.shape == (est.fit().design_.n_queries, 60)
+    designed = est.fit().design_.n_queries
+    assert masks.dtype == np.uint8 and masks.shape[1] == 60 and len(masks) > designed
+    # After the design come fresh random masks, distinct and not in the design.
+    fresh = {row.tobytes() for row in masks[designed:]}
+    assert len(fresh) == len(masks) - designed
+    assert not fresh & {row.tobytes() for row in masks[:designed]}
     direct = est.spectrum_
     offline = clone(est).set_params(value_function=None).fit(masks, f(masks))
     assert offline.fit_mode_ == "design" and offline.spectrum_.allclose(direct, atol=1e-9)
@@ -140,10 +145,11 @@ def test_n_terms_keeps_the_strongest():
 
 def test_budget_below_the_smallest_design_names_the_minimum():
     f, _ = make_sparse_function(1000, n_terms=5, max_order=2, random_state=0)
-    smallest = design_size(1000, 5, 3, 3)
-    with pytest.raises(ValueError, match=rf"at least {smallest}.*ProxySPEXExplainer"):
-        SPEXExplainer(f, budget=smallest - 1).fit()
-    assert SPEXExplainer(f, budget=smallest, random_state=0).fit().design_.n_bits == 3
+    # The design, then at least 2 % fresh random masks (20 at least) to judge the fit on.
+    needed = design_size(1000, 5, 3, 3) + 25
+    with pytest.raises(ValueError, match=rf"at least {needed}.*ProxySPEXExplainer"):
+        SPEXExplainer(f, budget=needed - 1).fit()
+    assert SPEXExplainer(f, budget=needed, random_state=0).fit().design_.n_bits == 3
 
 
 @pytest.mark.parametrize(
