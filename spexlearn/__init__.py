@@ -5,6 +5,7 @@ SPEX and ProxySPEX as scikit-learn estimators: they query a value function on ma
 landscape, and report the interactions among components.
 """
 
+from ._base import LowFaithfulnessWarning
 from ._greedy import GreedyAblationExplainer
 from ._proxy_spex import ProxySPEXExplainer
 from ._spex import SPEXExplainer
@@ -16,6 +17,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "GreedyAblationExplainer",
     "Interactions",
+    "LowFaithfulnessWarning",
     "ProxySPEXExplainer",
     "SPEXExplainer",
     "SparseSpectrum",

@@ -17,13 +17,19 @@ def test_suite_writes_tables_and_plots(tmp_path, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "bench_run", module)  # dataclasses look themselves up
     spec.loader.exec_module(module)
-    module.main(["--tasks", "synthetic-20", "--budgets", "300", "--methods", "ours,spex",
-                 "--test", "200", "--out", str(tmp_path), "--plots", str(tmp_path)])
+    module.main(["--tasks", "synthetic-20", "--budgets", "300,1500", "--methods",
+                 "proxyspex,spex", "--test", "200", "--out", str(tmp_path),
+                 "--plots", str(tmp_path)])
     rows = json.loads((tmp_path / "benchmark_results.json").read_text())
-    assert [r["method"] for r in rows] == ["ours", "spex"]
+    assert [(r["method"], r["budget"]) for r in rows] == [
+        ("proxyspex", 300), ("spex", 300), ("proxyspex", 1500), ("spex", 1500)]
     ours = rows[0]
     assert ours["r2"] > 0.95 and ours["support_recall"] > 0.9 and ours["queries"] == 300
-    assert (tmp_path / "benchmark_table.md").read_text().count("synthetic-20") == 2
+    assert abs(ours["faithfulness"] - ours["r2"]) < 0.1
+    # SPEX refuses a budget below its design, and that is recorded, not raised.
+    assert rows[1]["notes"][0].startswith("failed: ValueError: budget=300 is below")
+    assert rows[3]["r2"] > 0.95 and rows[3]["queries"] == 1500
+    assert (tmp_path / "benchmark_table.md").read_text().count("synthetic-20") == 4
     assert (tmp_path / "benchmark_faithfulness.png").stat().st_size > 5000
     assert ".. list-table::" in (tmp_path / "benchmark_table.rst").read_text()
 
@@ -35,17 +41,23 @@ def test_acceptance_tables(monkeypatch):
     monkeypatch.setitem(sys.modules, "bench_run", module)
     spec.loader.exec_module(module)
     row = module.Row
-    rows = [row("t", 500, "ours", 0.70, 0.5, 500, 9),
-            row("t", 500, "ours-paired", 0.80, 0.4, 500, 9),
-            row("t", 500, "shapiq", 0.75, 5.0, 500, 9),
-            row("t", 1000, "ours", 0.85, 1.0, 1000, 9),
-            row("t", 1000, "shapiq", 0.90, 4.0, 1000, 9),
-            row("t", 1000, "spectralexplain", float("nan"), float("nan"), 0, 0,
+    rows = [row("t", 500, "proxyspex", 0.80, 0.5, 500, 9, faithfulness=0.78),
+            row("t", 500, "spex", float("nan"), float("nan"), 0, 0,
+                notes=["failed: ValueError: budget=500 is below the smallest SPEX design"]),
+            row("t", 500, "shapiq-proxyspex", 0.75, 5.0, 500, 9),
+            row("t", 1000, "proxyspex", 0.85, 1.0, 1000, 9, faithfulness=0.70),
+            row("t", 1000, "spex", 0.80, 1.0, 1000, 9, faithfulness=0.79),
+            row("t", 1000, "shapiq-proxyshap", 0.90, 4.0, 1000, 9),
+            row("t", 1000, "spectralexplain-spex", float("nan"), float("nan"), 0, 0,
                 notes=["failed: OverflowError"])]
-    (_, leads), (_, reach) = module.acceptance(rows)
-    assert leads == [["t", "500", "0.8000 (ours-paired)", "0.7500 (shapiq)", "yes", "0.100"],
-                     ["t", "1000", "0.8500 (ours)", "0.9000 (shapiq)", "NO", "0.250"]]
+    (_, leads), (_, reach), (_, calibration) = module.acceptance(rows)
+    assert leads == [
+        ["t", "500", "0.8000 (0.780)", "refused", "0.7500 (shapiq-proxyspex)", "yes", ""],
+        ["t", "1000", "0.8500 (0.700)", "0.8000 (0.790)", "0.9000 (shapiq-proxyshap)", "NO",
+         "0.94"]]
     assert reach == [["t", "0.9000", "none"]]
-    rows.append(row("t", 2000, "spex", 0.95, 0.1, 2000, 9))
+    # Two of our three rows estimate their R² within 0.1; the lowest R² is 0.80.
+    assert calibration == [["3", "2 (67%)", "0.8000", "0.150"]]
+    rows.append(row("t", 2000, "proxyspex", 0.95, 0.1, 2000, 9))
     assert module.acceptance(rows)[1][1] == [["t", "0.9000", "2000"]]
-    assert "failed: OverflowError" in module._cells(rows[5])[3]
+    assert "failed: OverflowError" in module._cells(rows[6])[3]

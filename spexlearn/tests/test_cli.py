@@ -34,7 +34,11 @@ def test_json_output_recovers_the_known_interactions(lm, capsys):
     found = {tuple(row["text"]): row["value"] for row in result["interactions"]}
     assert found == pytest.approx({("not", "bad"): 2.0, ("wonderful",): 1.5, ("bad",): -1.0},
                                   abs=1e-6)
-    assert result["faithfulness_r2"] == pytest.approx(1.0)
+    assert result["faithfulness_r2"] == pytest.approx(1.0) and result["holdout"] == 100
+    # The estimate from the queries alone, with how it was made.
+    assert result["faithfulness_estimate"] == pytest.approx(1.0, abs=1e-6)
+    assert "cross-validation" in result["faithfulness_estimate_method"]
+    assert result["surrogate"] in ("sparse", "screened")
     assert result["full_value"] == pytest.approx(2.5)  # 1.5 - 1 + 2 with every word kept
     assert result["target"] == ["positive", "negative"] and result["queries"] <= 300
     assert result["components"][6] == "the#2"
@@ -45,7 +49,9 @@ def test_table_names_the_components_and_the_model(lm, capsys):
                           "--index", "shapley", "--holdout", "0"], capsys)
     assert code == 0, err
     assert "word-lm" in out and "shapley" in out and "'wonderful'" in out
-    assert "faithfulness" not in out
+    # No fresh masks measured (--holdout 0), but the estimate from the queries is shown.
+    assert "measured on" not in out
+    assert "faithfulness R² 1.000 estimated from the queries" in out
     assert "queries" in err.splitlines()[-1] or "terms" in err
 
 

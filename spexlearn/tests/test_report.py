@@ -27,11 +27,12 @@ def test_report_is_self_contained_and_shades_the_text(explained, tmp_path):
     value, explainer = explained
     curves = {"ProxySPEX": {"budgets": [100, 300], "r2": [0.9, 1.0]}}
     page = write_report(tmp_path / "r.html", explainer, value, faithfulness=1.0,
-                        curves=curves).read_text()
+                        curves=curves, holdout=100).read_text()
     assert page.count('class="c"') == 10 and "the film was" not in page  # words wrapped
     assert page.count("data:image/png;base64,") == 3
     assert "http://" not in page and "https://" not in page and "<script src" not in page
-    assert "faithfulness R² 1.000" in page and "word-lm" in page
+    assert "faithfulness R² 1.000 estimated from the queries" in page and "word-lm" in page
+    assert "R² 1.000 measured on 100 fresh masks" in page
     # Shapley values: "wonderful" 1.5 (full green), "not" 1.0, "bad" -1 + 2/2 = 0 (clear).
     assert 'data-i="9" style="background: rgba(27,120,55,0.600)' in page
     assert 'data-i="3" style="background: rgba(27,120,55,0.400)' in page
