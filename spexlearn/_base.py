@@ -26,10 +26,14 @@ from ._stages import (
 )
 from .interactions import Interactions
 from .spectral import INDICES, SparseSpectrum, interaction_values
+from .spectral._kernel import MAX_KERNEL_ROWS, fit_walsh_kernel, kernel_order
 from .spectral._peeling import exhaustive_spectrum
 
 # Largest n for which masks are drawn by enumerating integers instead of rejection sampling.
 _ENUMERABLE_N = 20
+# Fewest samples the Walsh-kernel posterior is fitted on (its search needs a few per
+# hyper-parameter).
+_MIN_KERNEL_ROWS = 40
 # Below this estimated faithfulness (R² on fresh masks) a fit warns that its explanation
 # is not to be trusted: the surrogate misses more than half of the values' variation.
 TRUSTED_FAITHFULNESS = 0.5
@@ -98,7 +102,8 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         """Build every rung on all samples, check each on the folds of the ``judged``
         rows (random masks), and return the rung that predicted them best."""
         self.proxy_, proxy, search = self._fitted_proxy(X, y, rng, None)
-        ladder = self._grow(X, y, rng, proxy, extra)
+        kernel, kernel_search = self._fitted_kernel(X, y, rng, None)
+        ladder = self._grow(X, y, rng, proxy, extra, kernel)
         use_proxy = proxy is not None
         if search is not None and proxy_is_hopeless(search, ladder.sparse, X, y):
             self._log("the proxy predicts far worse than the sparse surrogate: left out")
@@ -107,9 +112,11 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         def on_fold(rows: np.ndarray) -> Ladder:
             fold_proxy = (self._fitted_proxy(X[rows], y[rows], rng, search)[1]
                           if use_proxy else None)
-            return self._grow(X[rows], y[rows], rng, fold_proxy, extra)
+            fold_kernel = (self._fitted_kernel(X[rows], y[rows], rng, kernel_search)[0]
+                           if kernel is not None else None)
+            return self._grow(X[rows], y[rows], rng, fold_proxy, extra, fold_kernel)
 
-        splits = fold_splits(X.shape[0], judged, rng)
+        splits = fold_splits(X, judged, rng)
         support_rung = "sparse" if ladder.screened is None else "screened"
         held, predictions = out_of_fold(on_fold, X, y, splits,
                                         support=getattr(ladder, support_rung))
@@ -131,13 +138,34 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         self.faithfulness_ = 1.0 - float(residual @ residual) / total if total > 0 else 1.0
         self.faithfulness_method_ = "exact, over every mask"
         self.selected_surrogate_ = "exact"
+        self.surrogate_weights_ = {"exact": 1.0}
         self.blend_weight_ = 1.0
         self._fitted_terms = len(spectrum)
         return spectrum
 
-    def _grow(self, X, y, rng, proxy, extra) -> Ladder:
+    def _grow(self, X, y, rng, proxy, extra, kernel) -> Ladder:
         return grow_ladder(X, y, rng, proxy=proxy, max_order=self.max_order,
-                           n_terms=self.n_terms, screen=self._screens(), extra=extra)
+                           n_terms=self.n_terms, screen=self._screens(), extra=extra,
+                           kernel=kernel)
+
+    def _fitted_kernel(self, X, y, rng, search):
+        """The Walsh-kernel posterior on ``(X, y)`` (on a random subset of at most
+        ``MAX_KERNEL_ROWS`` of them) and its search, or ``(None, None)`` where the kernel
+        is not used: no blending, too few samples, or too many subsets to write out."""
+        order = kernel_order(X.shape[1], self.max_order)
+        if (not self._blends() or order == 0 or X.shape[0] < _MIN_KERNEL_ROWS
+                or not np.isin(X, (0, 1)).all()):  # a regressor on other features
+            return None, None
+        rows = np.arange(X.shape[0])
+        if len(rows) > MAX_KERNEL_ROWS:
+            rows = np.sort(rng.choice(rows, MAX_KERNEL_ROWS, replace=False))
+        try:
+            spectrum, search = fit_walsh_kernel(X[rows], y[rows], order, search)
+        except np.linalg.LinAlgError:  # degenerate values: the other rungs remain
+            return None, None
+        if not np.isfinite(spectrum.coef).all():
+            return None, None
+        return spectrum, search
 
     def _fitted_proxy(self, X, y, rng, search):
         """``(model, its spectrum, the default proxy's search or None)`` on ``(X, y)``."""
@@ -153,13 +181,14 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         """Keep the chosen rung's fitted attributes; return its surrogate."""
         self.selected_surrogate_ = choice.rung
         self.blend_weight_ = choice.blend_weight
+        self.surrogate_weights_ = dict(choice.weights)
         self.faithfulness_ = float(choice.faithfulness)
         self.faithfulness_method_ = f"{n_folds}-fold cross-validation"
         spectrum = chosen_surrogate(ladder, choice)
         # The proxy's shrunken terms are fitted by boosting, not one coefficient each: the
         # sparse rung's terms stand for the freedom used.
-        counted = {"proxy": choice.sparse_rung, "blend": choice.sparse_rung}.get(
-            choice.rung, choice.rung)
+        counted = {"proxy": choice.sparse_rung, "kernel": choice.sparse_rung,
+                   "blend": choice.sparse_rung}.get(choice.rung, choice.rung)
         self._fitted_terms = len(getattr(ladder, counted or "constant"))
         self._log(
             f"chosen surrogate: {choice.rung} ({len(spectrum) - 1} terms); out-of-fold "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -36,6 +37,9 @@ __all__ = ["SPEXExplainer"]
 # Bins per group (as bits) when no budget is given: 64 bins, enough for a few dozen terms.
 _DEFAULT_BITS = 6
 _DECODERS = ("soft", "hard")
+# Designs with fewer bits per bin index (8 bins per group) decode too few interactions
+# for a real model: fitting one is warned about before querying.
+_FEW_BITS = 4
 # Least share of the budget queried as fresh uniformly random masks after the design (the
 # rest of the budget goes to them too): the fit's faithfulness is judged on them (designed
 # masks are not independent of each other), and the proxy and the screens learn from them.
@@ -216,7 +220,10 @@ class SPEXExplainer(_BaseExplainer):
             )
         if self._use_every_mask(n):
             return every_mask(n)
-        design = make_design(n, self._order(n), self._bits(n), self.n_groups, rng).masks()
+        bits = self._bits(n)
+        if bits < _FEW_BITS:
+            self._warn_small_design(n, bits)
+        design = make_design(n, self._order(n), bits, self.n_groups, rng).masks()
         # Designs repeat some masks (every group's first row is the empty mask): the
         # fresh masks make up the budget in distinct queries.
         distinct = len(np.unique(row_keys(design)))
@@ -225,6 +232,23 @@ class SPEXExplainer(_BaseExplainer):
 
     def _order(self, n: int) -> int:
         return min(self.max_order, n)
+
+    def _warn_small_design(self, n: int, bits: int) -> None:
+        """Say before querying that this budget leaves the decoder little room."""
+        t = self._order(n)
+        design = design_size(n, t, bits, self.n_groups)
+        better = design_size(n, t, _FEW_BITS + 2, self.n_groups)
+        better += max(_MIN_FRESH_ROWS, int(np.ceil(better * _FRESH_SHARE)))
+        warnings.warn(
+            f"SPEXExplainer: budget={self.budget} holds only a design of {2**bits} bins per "
+            f"group for {n} components and max_order={t} ({design} designed queries): the "
+            f"decoder resolves about {2**bits} interactions, so on a function with more (a "
+            "real model) the fit rests on its proxy, and ProxySPEXExplainer spends the same "
+            f"budget better. Raise budget to {better} for {2 ** (_FEW_BITS + 2)} bins, lower "
+            "max_order, or use ProxySPEXExplainer.",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _design_share(self) -> int | None:
         """Queries the design may take: all but the fresh share of the budget."""
@@ -314,6 +338,7 @@ class SPEXExplainer(_BaseExplainer):
         if r2 < _DECODED_EXACTLY:
             return None
         self.selected_surrogate_ = "decoded"
+        self.surrogate_weights_ = {"decoded": 1.0}
         self.blend_weight_ = 1.0
         self.faithfulness_ = r2
         self.faithfulness_method_ = "the decoded terms, refitted on the design, on its fresh masks"

@@ -203,7 +203,8 @@ def test_blend_with_the_proxy_is_more_faithful_on_a_dense_function(seed):
     X, test = rng.integers(0, 2, size=(300, 16)), rng.integers(0, 2, size=(2000, 16))
     blended = ProxySPEXExplainer(random_state=seed).fit(X, value(X))
     sparse = ProxySPEXExplainer(blend=False, random_state=seed).fit(X, value(X))
-    assert blended.blend_weight_ < 0.75 and blended.selected_surrogate_ in ("blend", "proxy")
+    assert blended.blend_weight_ < 0.75
+    assert blended.selected_surrogate_ in ("blend", "proxy", "kernel")
     assert sparse.blend_weight_ == 1.0 and sparse.selected_surrogate_ != "blend"
     measured = faithfulness(blended, test, value(test))
     assert measured > faithfulness(sparse, test, value(test)) + 0.02
@@ -229,7 +230,8 @@ def test_blend_with_a_given_proxy(proxy):
     X = rng.integers(0, 2, size=(300, 10))
     est = ProxySPEXExplainer(proxy=proxy, max_order=2, random_state=0).fit(X, value(X))
     # Any proxy is blended, with the weight its folds' predictions earn.
-    assert est.blend_weight_ < 1.0 and est.selected_surrogate_ in ("blend", "proxy")
+    assert est.blend_weight_ < 1.0
+    assert est.selected_surrogate_ in ("blend", "proxy", "kernel")
     assert np.isfinite(est.predict(X)).all()
 
 

@@ -46,8 +46,11 @@ def test_pipeline_with_downstream_regressor(cached):
 def test_grid_search_over_tree_depth(cached, screen):
     masks, values, _ = cached
     search = GridSearchCV(
+        # Without screens or blending (the Walsh kernel alone fits this function), the
+        # surrogate is the proxy's terms: the proxy's depth decides.
         ProxySPEXExplainer(
-            proxy=DecisionTreeRegressor(random_state=0), screen_residuals=screen, random_state=0
+            proxy=DecisionTreeRegressor(random_state=0), screen_residuals=screen,
+            blend=screen, random_state=0,
         ),
         {"proxy__max_depth": [1, 8]},
         cv=KFold(3, shuffle=True, random_state=0),

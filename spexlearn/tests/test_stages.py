@@ -38,7 +38,6 @@ def test_noise_gives_the_constant_and_a_warning_that_names_the_fix(kind):
 
     with pytest.warns(LowFaithfulnessWarning, match=r"faithfulness_ = .*raise budget"):
         explainer = kind(noise, components=40, budget=1500, random_state=0).fit()
-    assert explainer.selected_surrogate_ == "constant"
     assert explainer.faithfulness_ < 0.05
     X = _fresh(40)
     # Predicting the mean of fresh noise: R² just below zero, never far below.
@@ -94,13 +93,17 @@ def test_spex_judges_its_fit_on_the_fresh_masks_only():
     assert alone.fit_mode_ == "design" and "optimistic" in alone.faithfulness_method_
 
 
-def test_folds_hold_out_only_the_evaluation_rows():
+def test_folds_hold_out_only_the_evaluation_rows_and_keep_complements_together():
     rng = np.random.RandomState(0)
-    splits = fold_splits(100, np.arange(60, 100), rng)
+    half = rng.randint(0, 2, size=(20, 12))
+    X = np.vstack([rng.randint(0, 2, size=(60, 12)), half, 1 - half])
+    splits = fold_splits(X, np.arange(60, 100), rng)
     held = np.concatenate([h for _, h in splits])
     assert sorted(held) == list(range(60, 100)) and len(splits) == 10
     for train, out in splits:
         assert set(range(60)) <= set(train) and not set(train) & set(out)
+        # Each held-out mask's complement is held out with it, never trained on.
+        assert set(out) == {row + 20 if row < 80 else row - 20 for row in out}
 
 
 def test_the_rung_that_predicts_unseen_masks_best_wins_and_ties_go_to_the_simpler():
@@ -140,3 +143,19 @@ def test_fixed_n_terms_is_kept_and_still_judged():
         "sparse", "screened")
     X = _fresh(30)
     assert abs(explainer.faithfulness_ - explainer.score(X, f(X))) < 0.1
+
+
+def test_spex_says_before_querying_that_a_small_design_decodes_little():
+    warned_before = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        def value(masks):
+            warned_before.append(any("only a design of 8 bins" in str(w.message)
+                                     for w in caught))
+            return np.asarray(masks, float) @ np.arange(28.0)
+
+        explainer = SPEXExplainer(value, components=28, budget=1000, random_state=0).fit()
+    assert warned_before and all(warned_before)  # said so before the first query
+    assert any("ProxySPEXExplainer" in str(w.message) for w in caught)
+    assert explainer.n_queries_ == 1000
