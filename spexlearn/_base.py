@@ -130,6 +130,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
     def _exact(self, X: np.ndarray, y: np.ndarray) -> SparseSpectrum:
         """Every mask was queried: the transform itself, up to ``max_order``."""
         spectrum = exhaustive_spectrum(X, y, self.max_order)
+        self.proxy_ = None
         if self.n_terms != "auto":
             terms = spectrum.select(spectrum.orders > 0).top(int(self.n_terms))
             spectrum = terms.add(spectrum.select(spectrum.orders == 0))

@@ -61,14 +61,15 @@ class ProxySPEXExplainer(_BaseExplainer):
         exhaustively, and every one-element extension of the terms found so far; add the
         significant ones, refit, repeat. False: the plain ProxySPEX algorithm.
     blend : bool, default=True
-        Where the function is not sparse (real models), the proxy's own spectrum, whose
-        many small coefficients boosting has shrunk, can predict better than any sparse
-        refit, and a mix of both better than either. True: compare the sparse surrogate
-        and the proxy on a held-out fifth of the samples (each fitted again on the other
-        four fifths) and return ``w * sparse + (1 - w) * proxy`` with the weight ``w``
-        that predicts the held-out values best (``blend_weight_``). On sparse functions
-        ``w`` is 1 and the surrogate stays sparse. Needs a tree-ensemble proxy (the
-        default) and ``n_terms="auto"``; otherwise nothing is blended.
+        Where the function is not sparse (real models), dense surrogates predict better
+        than any sparse refit: the proxy's own spectrum (boosting shrinks thousands of
+        small coefficients) and a Walsh-kernel Gaussian process (one prior variance per
+        order, its posterior written out as a spectrum), and a mix of these with the
+        sparse surrogate better than any one. True: they are rungs of the ladder (see
+        ``faithfulness_``), mixed with the non-negative weights that predict the folds'
+        unseen masks best (``surrogate_weights_``). On sparse functions the sparse
+        surrogate alone wins and stays sparse. False: sparse rungs only. Needs
+        ``n_terms="auto"``.
     index : str, default="fourier"
         Interaction index of ``interactions_``.
     random_state : int, RandomState instance or None, default=None
@@ -85,9 +86,25 @@ class ProxySPEXExplainer(_BaseExplainer):
         ``spectrum_`` in the requested ``index``.
     proxy_ : regressor
         The fitted proxy.
+    faithfulness_ : float
+        How far to trust the fit: an estimate of the surrogate's R² on fresh uniformly
+        random masks, from the queried samples alone. Every rung of the ladder (the
+        constant, the additive surrogate, the sparse refit, the same grown by residual
+        screens, the kernel, the proxy, their blend) is fitted again without each fold of
+        the samples (10 folds up to 2,000 samples, 5 above; a mask and its complement in
+        the same fold) and predicts the fold; the rung with the smallest out-of-fold error
+        is the surrogate, and its out-of-fold R² is this. The folds fit fewer samples, so
+        it leans pessimistic. Below 0.5 the fit warns (:class:`LowFaithfulnessWarning`).
+        When every mask is queried: the exact R² of the (order-truncated) transform.
+    faithfulness_method_ : str
+        How ``faithfulness_`` was computed.
+    selected_surrogate_ : str
+        The rung returned: "constant", "additive", "sparse", "screened", "kernel",
+        "proxy", "blend", or "exact" (every mask queried).
+    surrogate_weights_ : dict
+        Weight of each rung in ``spectrum_`` (one rung: weight 1).
     blend_weight_ : float
-        Weight ``w`` of the sparse surrogate in ``spectrum_`` (1: the sparse surrogate
-        alone; see ``blend``).
+        Weight of the sparse rung in ``spectrum_`` (1: the sparse surrogate alone).
     n_queries_ : int
         Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
     query_seconds_ : float

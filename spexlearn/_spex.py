@@ -74,9 +74,12 @@ class SPEXExplainer(_BaseExplainer):
         The number of components or their names. None: taken from the value function
         (``component_names`` / ``n_components``) or from the masks.
     budget : int or None, default=None
-        Most queries to spend: the design with the most bins that fits. None: 64 bins
-        per group. A budget that holds all ``2**n`` masks (or a design at least that
-        large) queries every mask and gives the exact spectrum.
+        Queries to spend: the design with the most bins that leaves at least 2 % of the
+        budget (20 masks at least) for fresh uniformly random masks, which take the rest.
+        None: 64 bins per group and 2 % more fresh masks. A budget that holds all
+        ``2**n`` masks (or a design at least that large) queries every mask and gives the
+        exact spectrum. A budget whose design has 8 bins per group is warned about before
+        querying: it decodes too few interactions for a real model.
     max_order : int, default=5
         Largest interaction order recovered: the BCH code corrects this many errors.
     n_groups : int, default=3
@@ -111,6 +114,27 @@ class SPEXExplainer(_BaseExplainer):
         by screening residual correlations (what cross-validation folds get).
     n_peeled_ : int
         Terms found by peeling, before the refit and the choice of ``n_terms``.
+    faithfulness_ : float
+        How far to trust the fit: an estimate of the surrogate's R² on fresh uniformly
+        random masks. The budget's masks after the design are fresh ones that no decoding
+        sees. Where the decoded terms, refitted on the design alone, predict them exactly
+        (R² >= 0.9999), they are the surrogate and that R² is this. Otherwise the
+        decoded terms join a LightGBM proxy's as candidates on the ladder of
+        :class:`ProxySPEXExplainer`, whose every rung is fitted again without each fold of
+        the fresh masks and judged on it; this is the winner's out-of-fold R². Below 0.5
+        the fit warns (:class:`LowFaithfulnessWarning`).
+    faithfulness_method_ : str
+        How ``faithfulness_`` was computed ("... on designed masks (optimistic)" when
+        the masks held no fresh ones: designed masks are not independent).
+    selected_surrogate_ : str
+        "decoded", "exact" (every mask queried) or a rung of the ladder.
+    surrogate_weights_ : dict
+        Weight of each rung in ``spectrum_``.
+    blend_weight_ : float
+        Weight of the sparse rung in ``spectrum_``.
+    proxy_ : regressor or None
+        The LightGBM proxy fitted on every sample (None when the decoded terms sufficed
+        or every mask was queried).
     n_queries_ : int
         Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
     query_seconds_ : float
@@ -293,6 +317,7 @@ class SPEXExplainer(_BaseExplainer):
     def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:
         n = X.shape[1]
         self.design_ = None
+        self.proxy_ = None
         self.n_peeled_ = 0
         binary = X.dtype == np.uint8 or bool(np.isin(X, (0.0, 1.0)).all())
         if binary and is_every_mask(X):

@@ -1,13 +1,18 @@
 """Walsh-kernel ridge: a Gaussian process whose prior puts a variance on each order.
 
 Prior: every Fourier coefficient ``F(S)`` with ``|S| = k <= K`` is independent with
-variance ``theta_k / C(n, k)``; the values carry Gaussian noise of variance ``sigma²``.
-The covariance of two masks then depends only on their Hamming distance ``d``:
-``k(x, x') = sum_k theta_k K_k(d) / C(n, k)``, with ``K_k`` the Krawtchouk polynomial
-(the sum of the order-k characters of ``x XOR x'``). So the ``m x m`` kernel costs one
-Hamming-distance matrix whatever the number of subsets, the per-order variances are
-chosen by the marginal likelihood, and the posterior mean of every coefficient is
-``F(S) = theta_k / C(n, k) * sum_i alpha_i chi_S(x_i)`` with
+variance ``theta_k * w_S / e_k(w)``, where ``w_S`` is the product of the components'
+relevances ``w_i`` over ``S`` and ``e_k`` the elementary symmetric polynomial (so the
+order-k variances add up to ``theta_k``); the values carry Gaussian noise of variance
+``sigma²``. The covariance of two masks is then
+``k(x, x') = sum_k theta_k e_k(w * z) / e_k(w)`` with ``z_i = (-1)^(x_i + x'_i)``: one
+``m x m`` matrix per order, whatever the number of subsets. The relevances follow
+heredity: ``w_i = (|a_i| / max |a|)^gamma`` from the components' own effects ``a_i``
+(the additive least-squares fit), where interactions of strong components are likelier
+to be strong; ``gamma`` in {0, 1} (0: every component alike, a Krawtchouk kernel of the
+Hamming distance), the per-order variances and the noise are chosen by the marginal
+likelihood. The posterior mean of every coefficient is
+``F(S) = theta_k w_S / e_k(w) * sum_i alpha_i chi_S(x_i)`` with
 ``alpha = (K + sigma² I)^-1 (y - mean)``.
 
 Where a function has many small interactions whose size falls with their order (a dense
@@ -41,12 +46,20 @@ MAX_KERNEL_ROWS = 3000
 _SEARCH_ITERATIONS = 60
 
 
+# Heredity exponents tried for the components' relevances.
+_GAMMAS = (0.0, 1.0)
+# Relevance floor: a component with no own effect can still interact a little.
+_RELEVANCE_FLOOR = 1e-3
+
+
 @dataclass
 class KernelSearch:
-    """Per-order prior variances ``theta`` (orders 1..K) and the noise variance."""
+    """Per-order prior variances ``theta`` (orders 1..K), the noise variance and the
+    components' relevances."""
 
     theta: np.ndarray
     noise: float
+    relevance: np.ndarray
 
 
 def kernel_order(n: int, max_order: int) -> int:
@@ -69,33 +82,78 @@ def fit_walsh_kernel(
     them: a few numbers chosen on rows that include the fold leak next to nothing).
     """
     X = np.asarray(X, dtype=np.float64)
-    m, n = X.shape
-    tables = _krawtchouk(n, order)
+    m = X.shape[0]
+    signs = 1.0 - 2.0 * X
     mean = float(np.mean(y))
     centred = np.asarray(y, dtype=np.float64) - mean
     if search is None:
-        rows = np.arange(min(m, SEARCH_ROWS))  # random masks: any rows are a fair sample
-        search = _search(tables, _hamming(X[rows], X[rows]), centred[rows])
-    distance = _hamming(X, X)
-    covariance = _kernel(tables, distance, search.theta)
+        # Rows spread over the sample (a SPEX design comes first, its fresh masks last).
+        rows = np.unique(np.linspace(0, m - 1, min(m, SEARCH_ROWS)).astype(np.int64))
+        search = _search(signs[rows], centred[rows], order, _own_effects(signs, centred))
+    parts = _order_parts(signs, signs, search.relevance, order)
+    covariance = sum(t * part for t, part in zip(search.theta, parts))
     covariance[np.diag_indices(m)] += search.noise
     alpha = cho_solve(cho_factor(covariance, lower=True, check_finite=False), centred,
                       check_finite=False)
-    return _posterior_spectrum(X, alpha, search.theta, mean, order), search
+    return _posterior_spectrum(signs, alpha, search, mean, order), search
 
 
-def _posterior_spectrum(X, alpha, theta, mean: float, order: int) -> SparseSpectrum:
-    n = X.shape[1]
-    signs = 1.0 - 2.0 * X
+def _own_effects(signs: np.ndarray, centred: np.ndarray) -> np.ndarray:
+    """Each component's first-order coefficient in the additive least-squares fit."""
+    design = np.hstack([np.ones((len(signs), 1)), signs])
+    return np.linalg.lstsq(design, centred, rcond=None)[0][1:]
+
+
+def _relevance(effects: np.ndarray, gamma: float) -> np.ndarray:
+    scale = np.abs(effects).max()
+    if gamma == 0.0 or scale == 0.0:
+        return np.ones(len(effects))
+    return (np.abs(effects) / scale) ** gamma + _RELEVANCE_FLOOR
+
+
+def _order_parts(left, right, relevance, order: int) -> list[np.ndarray]:
+    """``e_k(w * z) / e_k(w)`` for k = 1..order over every pair of rows.
+
+    The elementary symmetric polynomials grow one component at a time (the usual
+    recursion ``e_k += w_i z_i e_{k-1}``), one ``m x m`` product per component.
+    """
+    parts = [np.ones((len(left), len(right)))] + [
+        np.zeros((len(left), len(right))) for _ in range(order)]
+    totals = np.zeros(order + 1)
+    totals[0] = 1.0
+    for i, w in enumerate(relevance):
+        z = np.outer(left[:, i], right[:, i]) * w
+        for k in range(order, 0, -1):
+            parts[k] += z * parts[k - 1]
+            totals[k] += w * totals[k - 1]
+    return [parts[k] / totals[k] for k in range(1, order + 1)]
+
+
+def _posterior_spectrum(signs, alpha, search: KernelSearch, mean: float,
+                        order: int) -> SparseSpectrum:
+    n = signs.shape[1]
+    relevance = search.relevance
+    totals = _elementary(relevance, order)
     members, coefs = [np.zeros((1, order), np.int64) - 1], [np.array([mean])]
     weighted = signs * alpha[:, None]
     for k in range(1, order + 1):
         subsets = _all_subsets(n, k)
-        totals = np.concatenate([_character_sums(signs, weighted, chunk)
-                                 for chunk in np.array_split(subsets, 1 + len(subsets) // 2000)])
+        sums = np.concatenate([_character_sums(signs, weighted, chunk)
+                               for chunk in np.array_split(subsets, 1 + len(subsets) // 2000)])
+        prior = search.theta[k - 1] * np.prod(relevance[subsets], axis=1) / totals[k]
         members.append(np.pad(subsets, ((0, 0), (0, order - k)), constant_values=-1))
-        coefs.append(theta[k - 1] / comb(n, k) * totals)
+        coefs.append(prior * sums)
     return SparseSpectrum.from_arrays(np.vstack(members), np.concatenate(coefs), n)
+
+
+def _elementary(values: np.ndarray, order: int) -> np.ndarray:
+    """``e_0 .. e_order`` of ``values``."""
+    totals = np.zeros(order + 1)
+    totals[0] = 1.0
+    for v in values:
+        for k in range(order, 0, -1):
+            totals[k] += v * totals[k - 1]
+    return totals
 
 
 def _character_sums(signs, weighted, subsets: np.ndarray) -> np.ndarray:
@@ -112,34 +170,28 @@ def _all_subsets(n: int, k: int) -> np.ndarray:
     return np.array(list(combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
 
 
-def _krawtchouk(n: int, order: int) -> np.ndarray:
-    """``table[k - 1, d] = K_k(d) / C(n, k)`` for orders 1..order and distances 0..n."""
-    table = np.zeros((order, n + 1))
-    for k in range(1, order + 1):
-        for d in range(n + 1):
-            table[k - 1, d] = sum((-1) ** j * comb(d, j) * comb(n - d, k - j)
-                                  for j in range(k + 1))
-        table[k - 1] /= comb(n, k)
-    return table
+def _search(signs: np.ndarray, centred: np.ndarray, order: int,
+            effects: np.ndarray) -> KernelSearch:
+    """The heredity exponent, per-order variances and noise by the marginal likelihood."""
+    best = None
+    for gamma in _GAMMAS:
+        relevance = _relevance(effects, gamma)
+        parts = _order_parts(signs, signs, relevance, order)
+        logs, value = _maximise_likelihood(parts, centred)
+        if best is None or value < best[0]:
+            best = (value, KernelSearch(theta=np.exp(logs[:-1]), noise=float(np.exp(logs[-1])),
+                                        relevance=relevance))
+    return best[1]
 
 
-def _hamming(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    return np.rint(A @ (1.0 - B).T + (1.0 - A) @ B.T).astype(np.int64)
-
-
-def _kernel(tables: np.ndarray, distance: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    return (theta @ tables)[distance]
-
-
-def _search(tables: np.ndarray, distance: np.ndarray, centred: np.ndarray) -> KernelSearch:
-    """Per-order variances and the noise by the marginal likelihood (L-BFGS on logs)."""
-    order, m = tables.shape[0], len(centred)
-    per_order = [table[distance] for table in tables]
+def _maximise_likelihood(parts: list[np.ndarray], centred: np.ndarray):
+    """Log-variances (orders, then noise) and the negative log marginal likelihood."""
+    order, m = len(parts), len(centred)
     variance = max(float(centred @ centred) / m, 1e-12)
 
     def negative_log_likelihood(logs):
         theta, noise = np.exp(logs[:-1]), float(np.exp(logs[-1]))
-        covariance = sum(t * k for t, k in zip(theta, per_order)) + noise * np.eye(m)
+        covariance = sum(t * k for t, k in zip(theta, parts)) + noise * np.eye(m)
         try:
             factor = cho_factor(covariance, lower=True, check_finite=False)
         except LinAlgError:
@@ -148,7 +200,7 @@ def _search(tables: np.ndarray, distance: np.ndarray, centred: np.ndarray) -> Ke
         inverse = cho_solve(factor, np.eye(m), check_finite=False)
         value = 0.5 * centred @ alpha + np.log(np.diag(factor[0])).sum()
         outer = np.outer(alpha, alpha) - inverse
-        gradient = [-0.5 * t * np.sum(outer * k) for t, k in zip(theta, per_order)]
+        gradient = [-0.5 * t * np.sum(outer * k) for t, k in zip(theta, parts)]
         gradient.append(-0.5 * noise * np.trace(outer))
         return value, np.array(gradient)
 
@@ -157,5 +209,4 @@ def _search(tables: np.ndarray, distance: np.ndarray, centred: np.ndarray) -> Ke
     bounds = [(np.log(variance) - 14.0, np.log(variance) + 4.6)] * (order + 1)
     result = minimize(negative_log_likelihood, start, jac=True, method="L-BFGS-B",
                       bounds=bounds, options={"maxiter": _SEARCH_ITERATIONS})
-    logs = result.x
-    return KernelSearch(theta=np.exp(logs[:-1]), noise=float(np.exp(logs[-1])))
+    return result.x, float(result.fun)

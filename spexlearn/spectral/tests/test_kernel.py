@@ -11,14 +11,14 @@ from spexlearn.spectral._peeling import every_mask
 
 
 def _explicit_basis(X, order):
-    """Every character of order 1..order as a column, and each column's order."""
+    """Every character of order 1..order as a column, and each column's subset."""
     signs = 1.0 - 2.0 * X
-    columns, orders = [], []
+    columns, subsets = [], []
     for k in range(1, order + 1):
         for subset in combinations(range(X.shape[1]), k):
             columns.append(np.prod(signs[:, list(subset)], axis=1))
-            orders.append(k)
-    return np.column_stack(columns), np.array(orders)
+            subsets.append(subset)
+    return np.column_stack(columns), subsets
 
 
 def test_posterior_equals_the_explicit_gaussian_process():
@@ -26,11 +26,15 @@ def test_posterior_equals_the_explicit_gaussian_process():
     n, order = 7, 3
     X = rng.randint(0, 2, size=(60, n)).astype(float)
     y = rng.normal(size=60)
-    search = KernelSearch(theta=np.array([2.0, 0.7, 0.2]), noise=0.3)
+    relevance = rng.uniform(0.1, 1.0, size=n)
+    search = KernelSearch(theta=np.array([2.0, 0.7, 0.2]), noise=0.3, relevance=relevance)
     spectrum, _ = fit_walsh_kernel(X, y, order, search)
-    # The same prior in the feature space: variance theta_k / C(n, k) per coefficient.
-    basis, orders = _explicit_basis(X, order)
-    prior = np.array([search.theta[k - 1] / comb(n, k) for k in orders])
+    # The same prior in the feature space: variance theta_k w_S / e_k(w) per coefficient.
+    basis, subsets = _explicit_basis(X, order)
+    totals = {k: sum(np.prod(relevance[list(s)]) for s in combinations(range(n), k))
+              for k in range(1, order + 1)}
+    prior = np.array([search.theta[len(s) - 1] * np.prod(relevance[list(s)]) / totals[len(s)]
+                      for s in subsets])
     covariance = (basis * prior) @ basis.T + search.noise * np.eye(60)
     alpha = np.linalg.solve(covariance, y - y.mean())
     test = every_mask(n)
@@ -49,6 +53,23 @@ def test_marginal_likelihood_recovers_a_low_order_function():
     assert residual.var() < 1e-3 * truth.evaluate(test).var()
     # Nothing of order 3 in the function: the search gives it almost no prior variance.
     assert search.theta[2] < 1e-2 * search.theta[1]
+
+
+def test_heredity_weights_strong_components_where_the_likelihood_prefers_it():
+    # Interactions only among components with strong own effects: heredity fits.
+    rng = np.random.RandomState(3)
+    strong = [0, 1, 2, 3]
+
+    def value(masks):
+        s = 1.0 - 2.0 * masks
+        pairs = sum(s[:, i] * s[:, j] for i in strong for j in strong if i < j)
+        return 3.0 * s[:, strong].sum(axis=1) + 0.1 * s[:, 4:].sum(axis=1) + pairs
+
+    X = rng.randint(0, 2, size=(200, 14))
+    spectrum, search = fit_walsh_kernel(X, value(X), 2)
+    assert search.relevance[strong].min() > 5 * search.relevance[4:].max()
+    test = every_mask(14)
+    assert np.var(value(test) - spectrum.evaluate(test)) < 1e-2 * np.var(value(test))
 
 
 def test_kernel_order_keeps_the_written_out_terms_affordable():
