@@ -26,7 +26,7 @@ from ._stages import (
 )
 from .interactions import Interactions
 from .spectral import INDICES, SparseSpectrum, interaction_values
-from .spectral._kernel import MAX_KERNEL_ROWS, fit_walsh_kernel, kernel_order
+from .spectral._kernel import fit_walsh_kernel, kernel_order, kernel_rows
 from .spectral._peeling import exhaustive_spectrum
 
 # Largest n for which masks are drawn by enumerating integers instead of rejection sampling.
@@ -151,15 +151,16 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
 
     def _fitted_kernel(self, X, y, rng, search):
         """The Walsh-kernel posterior on ``(X, y)`` (on a random subset of at most
-        ``MAX_KERNEL_ROWS`` of them) and its search, or ``(None, None)`` where the kernel
+        ``kernel_rows(n)`` of them) and its search, or ``(None, None)`` where the kernel
         is not used: no blending, too few samples, or too many subsets to write out."""
         order = kernel_order(X.shape[1], self.max_order)
-        if (not self._blends() or order == 0 or X.shape[0] < _MIN_KERNEL_ROWS
+        # An order-1 kernel (n in the thousands) adds little to the additive rung.
+        if (not self._blends() or order < 2 or X.shape[0] < _MIN_KERNEL_ROWS
                 or not np.isin(X, (0, 1)).all()):  # a regressor on other features
             return None, None
-        rows = np.arange(X.shape[0])
-        if len(rows) > MAX_KERNEL_ROWS:
-            rows = np.sort(rng.choice(rows, MAX_KERNEL_ROWS, replace=False))
+        rows, most = np.arange(X.shape[0]), kernel_rows(X.shape[1])
+        if len(rows) > most:
+            rows = np.sort(rng.choice(rows, most, replace=False))
         try:
             spectrum, search = fit_walsh_kernel(X[rows], y[rows], order, search)
         except np.linalg.LinAlgError:  # degenerate values: the other rungs remain

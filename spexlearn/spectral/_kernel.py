@@ -33,7 +33,7 @@ from scipy.optimize import minimize
 
 from ._sparse import SparseSpectrum
 
-__all__ = ["KernelSearch", "fit_walsh_kernel", "kernel_order"]
+__all__ = ["KernelSearch", "fit_walsh_kernel", "kernel_order", "kernel_rows"]
 
 # Most subsets whose posterior coefficients are written out (the surrogate's terms).
 MAX_KERNEL_TERMS = 50_000
@@ -43,6 +43,8 @@ MAX_KERNEL_ORDER = 3
 # m x m matrix), and most samples the posterior is solved on.
 SEARCH_ROWS = 800
 MAX_KERNEL_ROWS = 3000
+# Most multiply-adds for one kernel matrix (n components x rows²).
+_KERNEL_FLOPS = 2e9
 _SEARCH_ITERATIONS = 60
 
 
@@ -60,6 +62,11 @@ class KernelSearch:
     theta: np.ndarray
     noise: float
     relevance: np.ndarray
+
+
+def kernel_rows(n: int) -> int:
+    """Most samples the posterior is solved on for ``n`` components."""
+    return int(min(MAX_KERNEL_ROWS, np.sqrt(_KERNEL_FLOPS / max(n, 1))))
 
 
 def kernel_order(n: int, max_order: int) -> int:

@@ -6,7 +6,7 @@ from math import comb
 import numpy as np
 
 from spexlearn.datasets import make_sparse_function
-from spexlearn.spectral._kernel import KernelSearch, fit_walsh_kernel, kernel_order
+from spexlearn.spectral._kernel import KernelSearch, fit_walsh_kernel, kernel_order, kernel_rows
 from spexlearn.spectral._peeling import every_mask
 
 
@@ -76,4 +76,5 @@ def test_kernel_order_keeps_the_written_out_terms_affordable():
     assert kernel_order(28, 5) == 3
     assert kernel_order(100, 5) == 2
     assert kernel_order(2000, 5) == 1
+    assert kernel_rows(28) == 3000 and kernel_rows(1000) < 1500
     assert kernel_order(28, 1) == 1
