@@ -264,8 +264,9 @@ def write_tables(rows: list[Row], out: Path) -> None:
         "\n\n".join("\n".join(_rst(*t)) for t in tables) + "\n")
     versions = sorted({(r.method, r.notes[0]) for r in rows
                        if r.method not in OURS and not r.failed and r.notes})
-    (out / "benchmark_versions.md").write_text(
-        "\n".join(f"- {method}: {version}" for method, version in versions) + "\n")
+    listed = "\n".join(f"- {method}: {version}" for method, version in versions) + "\n"
+    (out / "benchmark_versions.md").write_text(listed)
+    (out / "benchmark_versions.rst").write_text(listed)  # a bullet list in both
 
 
 def _cells(r: Row) -> list[str]:

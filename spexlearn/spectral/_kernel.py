@@ -61,6 +61,7 @@ class KernelSearch:
 
     theta: np.ndarray
     noise: float
+    gamma: float
     relevance: np.ndarray
 
 
@@ -86,17 +87,22 @@ def fit_walsh_kernel(
     """The posterior-mean spectrum of the Walsh-kernel GP on ``(X, y)``, and its search.
 
     ``search``: hyper-parameters chosen before (on every sample; each fold's fit reuses
-    them: a few numbers chosen on rows that include the fold leak next to nothing).
+    its few numbers, which leak next to nothing, but computes the components'
+    relevances from its own rows: n of them chosen with the fold would leak).
     """
     X = np.asarray(X, dtype=np.float64)
     m = X.shape[0]
     signs = 1.0 - 2.0 * X
     mean = float(np.mean(y))
     centred = np.asarray(y, dtype=np.float64) - mean
+    effects = _own_effects(signs, centred)
     if search is None:
         # Rows spread over the sample (a SPEX design comes first, its fresh masks last).
         rows = np.unique(np.linspace(0, m - 1, min(m, SEARCH_ROWS)).astype(np.int64))
-        search = _search(signs[rows], centred[rows], order, _own_effects(signs, centred))
+        search = _search(signs[rows], centred[rows], order, effects)
+    else:
+        search = KernelSearch(search.theta, search.noise, search.gamma,
+                              _relevance(effects, search.gamma))
     parts = _order_parts(signs, signs, search.relevance, order)
     covariance = sum(t * part for t, part in zip(search.theta, parts))
     covariance[np.diag_indices(m)] += search.noise
@@ -187,7 +193,7 @@ def _search(signs: np.ndarray, centred: np.ndarray, order: int,
         logs, value = _maximise_likelihood(parts, centred)
         if best is None or value < best[0]:
             best = (value, KernelSearch(theta=np.exp(logs[:-1]), noise=float(np.exp(logs[-1])),
-                                        relevance=relevance))
+                                        gamma=gamma, relevance=relevance))
     return best[1]
 
 
