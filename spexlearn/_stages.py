@@ -65,7 +65,7 @@ RECOVERED_R2 = 0.9
 # ... and only for a support of at most one term per this many samples: a support chosen
 # among thousands of candidates with many terms per sample fits the folds it was chosen
 # on (78 terms on 250 samples: R² 0.99 on the folds, 0.87 on fresh masks).
-RECOVERY_SAMPLES_PER_TERM = 10
+RECOVERY_SAMPLES_PER_TERM = 5
 # A proxy whose validation error is this many times the sparse surrogate's residual
 # variance cannot earn a blend weight; the folds then skip it.
 HOPELESS_PROXY = 20.0
