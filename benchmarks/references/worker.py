@@ -123,39 +123,34 @@ def _shapiq_version() -> str:
 
 
 # ------------------------------------------------------------------------------ shapiq
-def _proxyspex(request, oracle):
-    from shapiq.approximator import ProxySPEX
+def _fbii_of(approximator: str, request, oracle):
+    """Run a shapiq approximator whose output is FBII of ``max_order`` (Möbius terms)."""
+    import shapiq.approximator
 
     order = min(request["max_order"], request["n"])
-    kwargs = {"n": request["n"], "max_order": order, "index": "FBII",
-              "random_state": request["seed"], **request["options"]}
-    approx = ProxySPEX(**kwargs)
-    iv = approx.approximate(request["budget"], oracle)
-    return _surrogate("mobius", _iv_terms(iv)), [
+    kind = getattr(shapiq.approximator, approximator)
+    iv = kind(n=request["n"], max_order=order, index="FBII", random_state=request["seed"],
+              **request["options"]).approximate(request["budget"], oracle)
+    return _surrogate("mobius", _iv_terms(iv)), order
+
+
+def _proxyspex(request, oracle):
+    surrogate, order = _fbii_of("ProxySPEX", request, oracle)
+    return surrogate, [
         f"FBII of order {order} read out of its Fourier surrogate (order >= the surrogate's "
         "own order: its exact Möbius transform; lower: its uniform least-squares projection)"]
 
 
 def _spex(request, oracle):
-    from shapiq.approximator import SPEX
-
-    order = min(request["max_order"], request["n"])
-    kwargs = {"n": request["n"], "max_order": order, "index": "FBII",
-              "random_state": request["seed"], **request["options"]}
-    iv = SPEX(**kwargs).approximate(request["budget"], oracle)
-    return _surrogate("mobius", _iv_terms(iv)), [
+    surrogate, order = _fbii_of("SPEX", request, oracle)
+    return surrogate, [
         f"FBII of order {order} of its decoded Fourier transform (exact Möbius when the order "
         "covers the decoded terms); decoding degree at its default (degree_parameter=5)"]
 
 
 def _proxyshap(request, oracle):
-    from shapiq.approximator import ProxySHAP
-
-    order = min(request["max_order"], request["n"])
-    kwargs = {"n": request["n"], "max_order": order, "index": "FBII",
-              "random_state": request["seed"], **request["options"]}
-    iv = ProxySHAP(**kwargs).approximate(request["budget"], oracle)
-    return _surrogate("mobius", _iv_terms(iv)), [
+    surrogate, order = _fbii_of("ProxySHAP", request, oracle)
+    return surrogate, [
         f"FBII of order {order} read exactly out of its proxy tree ensemble (xgboost by "
         f"default): the uniform least-squares order-{order} projection of the proxy"]
 
