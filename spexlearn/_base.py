@@ -136,11 +136,17 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
             spectrum = terms.add(spectrum.select(spectrum.orders == 0))
         residual = y - spectrum.evaluate(X)
         total = float(((y - y.mean()) ** 2).sum())
-        self.faithfulness_ = 1.0 - float(residual @ residual) / total if total > 0 else 1.0
-        self.faithfulness_method_ = "exact, over every mask"
-        self.selected_surrogate_ = "exact"
-        self.surrogate_weights_ = {"exact": 1.0}
+        faithfulness = 1.0 - float(residual @ residual) / total if total > 0 else 1.0
+        return self._record_alone(spectrum, "exact", faithfulness, "exact, over every mask")
+
+    def _record_alone(self, spectrum: SparseSpectrum, name: str, faithfulness: float,
+                      method: str) -> SparseSpectrum:
+        """Keep the fitted attributes of a surrogate found without the ladder."""
+        self.selected_surrogate_ = name
+        self.surrogate_weights_ = {name: 1.0}
         self.blend_weight_ = 1.0
+        self.faithfulness_ = float(faithfulness)
+        self.faithfulness_method_ = method
         self._fitted_terms = len(spectrum)
         return spectrum
 

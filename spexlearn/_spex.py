@@ -362,15 +362,10 @@ class SPEXExplainer(_BaseExplainer):
         r2 = 1.0 - float(((y[fresh] - predicted) ** 2).sum()) / total
         if r2 < _DECODED_EXACTLY:
             return None
-        self.selected_surrogate_ = "decoded"
-        self.surrogate_weights_ = {"decoded": 1.0}
-        self.blend_weight_ = 1.0
-        self.faithfulness_ = r2
-        self.faithfulness_method_ = "the decoded terms, refitted on the design, on its fresh masks"
-        spectrum = refit(found, X, y)
-        self._fitted_terms = len(spectrum)
         self._log(f"the {len(found)} decoded terms predict the fresh masks (R² {r2:.6f})")
-        return spectrum
+        return self._record_alone(
+            refit(found, X, y), "decoded", r2,
+            "the decoded terms, refitted on the design, on its fresh masks")
 
     def _fitted_proxy(self, X, y, rng, search):
         model, search = fit_default_lightgbm(X, y, rng, self.n_jobs, search)
@@ -402,8 +397,3 @@ def _fresh_masks(design: np.ndarray, count: int, rng) -> np.ndarray:
         taken.update(row_keys(drawn).tolist())
         rows = np.vstack([rows, drawn])
     return rows[:count]
-
-
-def _top_with_intercept(spectrum: SparseSpectrum, k: int) -> SparseSpectrum:
-    terms = spectrum.select(spectrum.orders > 0).top(k)
-    return terms.add(spectrum.select(spectrum.orders == 0))

@@ -2,11 +2,12 @@
 
 One fit of an explainer builds a ladder of surrogates on the same samples: the constant,
 the additive (first-order) surrogate, the sparse refit of the proxy's (and, for SPEX, the
-decoder's) strongest terms, the same grown by residual screens, the proxy itself, and a
-blend of the sparse surrogate with the proxy. Every step up the ladder adds terms fitted on
-the samples, and a step that fits the samples better can predict fresh masks worse: a
-residual screen over thousands of candidates picks up chance correlations, and a design
-whose masks are not independent lets many terms fit it exactly.
+decoder's) strongest terms, the same grown by residual screens, the Walsh-kernel
+posterior, the proxy itself, and a blend of the sparse surrogate with the dense ones.
+Every step up the ladder adds terms fitted on the samples, and a step that fits the
+samples better can predict fresh masks worse: a residual screen over thousands of
+candidates picks up chance correlations, and a design whose masks are not independent
+lets many terms fit it exactly.
 
 So the whole ladder is fitted again once per fold (10 folds up to 2,000 samples, 5 above),
 each time without one fold of the *evaluation rows* (masks drawn uniformly at random), and
