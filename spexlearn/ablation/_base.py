@@ -9,10 +9,12 @@ on request.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +110,7 @@ class Ablation:
         masks = _as_masks(masks, self.n_components)
         keys = row_keys(masks)
         distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        self._open_store()
+        self._sync_store()
         values = self._values_of(masks[first], distinct, first)
         return values[inverse.reshape(-1)]
 
@@ -125,8 +127,9 @@ class Ablation:
         with tqdm(total=n_todo, disable=not self.progress or n_todo == 0,
                   desc=type(self).__name__, unit="mask") as bar:
             try:
-                for batch, values in self._run(masks, todo):
-                    self._remember(masks[batch], keys[batch], values)
+                for batch, values in self._run(masks, todo, keys):
+                    if values is not None:  # None: another writer of the cache computed it
+                        self._remember(masks[batch], keys[batch], values)
                     bar.update(len(batch))
                     finished += 1
             except _BadValues as bad:
@@ -134,6 +137,11 @@ class Ablation:
                     f"it returned {bad.problem} for the masks in rows "
                     f"{_some(rows[bad.batch[bad.positions]])} of the request",
                     finished, len(todo))) from None
+            except _CacheWriteError as error:
+                raise ValueFunctionError(self._failure(
+                    f"its values were computed, but writing them to the cache failed "
+                    f"({type(error.cause).__name__}: {error.cause})", finished, len(todo),
+                )) from error.cause
             except Exception as exc:
                 raise ValueFunctionError(self._failure(
                     f"{type(exc).__name__}: {exc}", finished, len(todo))) from exc
@@ -141,17 +149,36 @@ class Ablation:
 
     def _failure(self, what: str, finished: int, total: int) -> str:
         kept = len(self._memory)
-        where = (f"in the cache {self.cache}" if self.cache is not None else
-                 "in this object's memory only (pass cache='FILE' to keep them on disk)")
+        if self._store is None:
+            where = (f"All {kept} values computed so far are kept in this object's memory "
+                     "only (pass cache='FILE' to keep them on disk)")
+        else:
+            # Read back what the file holds: after a failed write it is not everything.
+            on_disk = self._store.keys_on_disk()
+            if on_disk is None:
+                where = (f"The {kept} values computed so far are kept in this object's "
+                         f"memory; the cache {self.cache} cannot be read back, so how many "
+                         "of them are on disk is unknown")
+            elif on_disk.issuperset(self._memory):
+                where = f"All {kept} values computed so far are kept in the cache {self.cache}"
+            else:
+                lost = len(set(self._memory) - on_disk)
+                where = (f"{len(on_disk)} values are on disk in the cache {self.cache}; "
+                         f"{lost} more computed so far are kept in this object's memory "
+                         "only (a new run computes them again; free disk space first)")
         return (f"{type(self).__name__} failed on batch {finished + 1} of {total}: {what}. "
-                f"All {kept} values computed so far are kept {where}; call it again with "
-                "the same masks to resume from the failed batch.")
+                f"{where}; call it again with the same masks to resume from the failed "
+                "batch.")
 
-    def _run(self, masks: np.ndarray, batches: list[np.ndarray]):
+    def _run(self, masks: np.ndarray, batches: list[np.ndarray], keys: np.ndarray):
         if self.backend == "ray" and batches:
             yield from _run_on_ray(self, masks, batches)
             return
         for batch in batches:
+            # Another writer of the same cache may have computed this whole batch by now.
+            if all(bytes(keys[i]) in self._memory for i in batch):
+                yield batch, None
+                continue
             yield batch, self._repeated(masks[batch], batch)
 
     def _repeated(self, masks: np.ndarray, batch: np.ndarray) -> np.ndarray:
@@ -192,13 +219,26 @@ class Ablation:
             self._memory[bytes(key)] = float(value)
         self.n_evaluated_ += len(values)
         if self._store is not None:
-            self._store.append(masks, values)
+            try:
+                others = self._store.append(masks, values)
+            except OSError as exc:  # a full disk: the values stay in memory only
+                raise _CacheWriteError(exc) from exc
+            self._merge(others)
 
-    def _open_store(self) -> None:
-        if self.cache is None or self._store is not None:
+    def _merge(self, records: dict[bytes, float]) -> None:
+        # Values other writers of the cache computed; this object's own ones stay.
+        for key, value in records.items():
+            self._memory.setdefault(key, value)
+
+    def _sync_store(self) -> None:
+        """Open the cache on first use; later, read what other writers appended since."""
+        if self.cache is None:
             return
-        self._store = MaskCache(self.cache, self.n_components, self.fingerprint())
-        self._memory.update(self._store.load())
+        if self._store is None:
+            self._store = MaskCache(self.cache, self.n_components, self.fingerprint())
+            self._memory.update(self._store.load())
+        else:
+            self._merge(self._store.refresh())
 
 
 class ValueFunctionError(RuntimeError):
@@ -207,6 +247,14 @@ class ValueFunctionError(RuntimeError):
     The message names the batch and the offending masks; every value computed before it
     is kept (in the cache file, if any), so calling again resumes from the failed batch.
     """
+
+
+class _CacheWriteError(Exception):
+    """Writing computed values to the cache failed (``cause``: the OSError)."""
+
+    def __init__(self, cause: OSError):
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _BadValues(Exception):
@@ -248,47 +296,121 @@ def _as_masks(masks, n: int) -> np.ndarray:
         )
     if not np.isin(masks, (0, 1)).all():
         raise ValueError("masks must hold 0 (ablated) or 1 (kept) only.")
-    return masks.astype(np.uint8)
+    # Row keys view each row's packed bytes: a DataFrame's or a Fortran-ordered array's
+    # column-major layout would break them.
+    return np.ascontiguousarray(masks, dtype=np.uint8)
 
 
 class MaskCache:
     """An append-only file of (mask, value) records, written one whole batch at a time.
 
     Layout: a JSON header line, then blocks of ``[count: uint32][crc32: uint32][count
-    records]``, a record being the packed mask then a float64. The last block, if a crash
-    cut it short, is ignored on reading and overwritten by the next append; a block that
-    fails its checksum anywhere else means the file is corrupt, and it is refused. Nothing
-    in it is ever unpickled or evaluated.
+    records]``, a record being the packed mask then a float64. Nothing in it is ever
+    unpickled or evaluated.
+
+    Any number of writers may share one file: processes, threads, Ray workers on one host,
+    several objects in one process. Each append holds an exclusive lock (the file
+    ``<path>.lock``, through filelock) while it reads whatever other writers appended
+    since this object last looked, drops an unfinished tail, writes its block there and
+    syncs it to disk; the records the others appended are returned, so their owner need
+    not compute them again. Reading takes no lock: a writer cuts an unfinished tail off
+    before it writes, so a reader sees valid blocks, then at most one unfinished one.
+
+    Which damage is ignored and which is refused: blocks are read from the header on; a
+    block is valid if it holds at least one record, ends within the file and matches its
+    checksum. At the first block that is not valid, the rest of the file is an unfinished
+    write (a crash, a full disk) if no valid block starts anywhere after it: it is
+    ignored, and the next append overwrites it. If a valid block does start after it,
+    the damage lies in the middle of the file (a flipped bit in a record count or in the
+    records), and the file is refused as corrupt at that byte, counted from the start of
+    the file: reading on would drop the blocks after it silently, and the next write
+    would truncate them. Damage inside the last block cannot be told from an unfinished
+    write; it costs only that block's values, which are computed again.
+
+    Parameters
+    ----------
+    path : str or Path
+        The cache file (created, with its folder, on the first :meth:`load`).
+    n_components : int
+        Length of every mask.
+    fingerprint : str
+        The settings of the value function; a file written under others is refused.
+    timeout : float, default=600
+        Seconds to wait for another writer's lock before giving up.
     """
 
-    def __init__(self, path, n_components: int, fingerprint: str):
+    def __init__(self, path, n_components: int, fingerprint: str, *, timeout: float = 600.0):
         self.path = Path(path)
         self.n_components = n_components
         self.fingerprint = fingerprint
+        self.timeout = timeout
         self._mask_bytes = (n_components + 7) // 8
+        self._record = np.dtype([("mask", np.void, self._mask_bytes), ("value", "<f8")])
         self._valid_end: int | None = None
+        self._lock = None
 
     def _header(self) -> bytes:
         header = {"spexlearn-cache": _CACHE_FORMAT, "n_components": self.n_components,
                   "fingerprint": self.fingerprint}
         return (json.dumps(header, sort_keys=True) + "\n").encode()
 
+    @contextmanager
+    def _locked(self):
+        """Hold the exclusive lock shared by every writer of this file."""
+        from filelock import FileLock, Timeout
+
+        if self._lock is None:
+            self._lock = FileLock(self.path.with_name(self.path.name + ".lock"),
+                                  timeout=self.timeout)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise TimeoutError(
+                f"another process has held the lock on the cache file {self.path} for "
+                f"{self.timeout:g} s: wait for it to finish, or delete "
+                f"{self._lock.lock_file} if no spexlearn run uses this cache."
+            ) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     def load(self) -> dict[bytes, float]:
         """Every complete record; creates the file (with its header) if it is missing."""
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Written whole under another name, then renamed: never a half header.
-            partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            partial.write_bytes(self._header())
-            os.replace(partial, self.path)
-            self._valid_end = len(self._header())
-            return {}
+            with self._locked():  # another writer may create it at the same moment
+                if not self.path.exists():
+                    # Written whole under another name, then renamed: never a half header.
+                    partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+                    partial.write_bytes(self._header())
+                    os.replace(partial, self.path)
         data = self.path.read_bytes()
         header, _, body = data.partition(b"\n")
         self._check_header(header)
-        records, used = self._parse(body)
-        self._valid_end = len(header) + 1 + used
+        records, self._valid_end = self._scan(body, len(header) + 1)
         return records
+
+    def refresh(self) -> dict[bytes, float]:
+        """The records other writers appended since this object last read or wrote."""
+        if self._valid_end is None:
+            return self.load()
+        with open(self.path, "rb") as handle:
+            if handle.seek(0, os.SEEK_END) < self._valid_end:
+                return self.load()  # truncated or replaced behind our back: read it again
+            handle.seek(self._valid_end)
+            tail = handle.read()
+        records, self._valid_end = self._scan(tail, self._valid_end)
+        return records
+
+    def keys_on_disk(self) -> set[bytes] | None:
+        """The masks (packed) the file holds now; None if it cannot be read."""
+        try:
+            data = self.path.read_bytes()
+            header, _, body = data.partition(b"\n")
+            return set(self._scan(body, len(header) + 1)[0])
+        except (OSError, ValueError):
+            return None
 
     def _check_header(self, line: bytes) -> None:
         try:
@@ -315,39 +437,109 @@ class MaskCache:
                 f"{self.fingerprint}): delete it or choose another cache path."
             )
 
-    def _parse(self, body: bytes) -> tuple[dict[bytes, float], int]:
-        record = np.dtype([("mask", np.void, self._mask_bytes), ("value", "<f8")])
+    def _scan(self, data: bytes, offset: int) -> tuple[dict[bytes, float], int]:
+        """The records of the valid blocks at the start of ``data``, and where they end.
+
+        ``data`` holds the file from byte ``offset`` (a block boundary) on; the returned
+        end is a file position too. See the class docstring for what is refused.
+        """
         records: dict[bytes, float] = {}
         position = 0
-        while position + 8 <= len(body):
-            count, checksum = np.frombuffer(body, "<u4", 2, position).tolist()
-            end = position + 8 + count * record.itemsize
-            if end > len(body) or zlib.crc32(body[position + 8 : end]) != checksum:
-                if end < len(body):
-                    raise ValueError(
-                        f"the cache file {self.path} is corrupt at byte {position} (a block "
-                        "fails its checksum and is not the last one): delete it, or move it "
-                        "away and choose another cache path."
-                    )
-                break  # the last block, cut short by a crash: ignored, then overwritten
-            block = np.frombuffer(body, record, count, position + 8)
+        while position < len(data):
+            end = self._block_end(data, position)
+            if end is None:
+                later = self._next_valid_block(data, position + 1)
+                if later is None:
+                    break  # an unfinished write: ignored, then overwritten
+                raise ValueError(
+                    f"the cache file {self.path} is corrupt at byte {offset + position} "
+                    "(a block fails its length or checksum check, and a valid block "
+                    f"follows at byte {offset + later}, so it is not an unfinished last "
+                    "write): delete it, or move it away and choose another cache path."
+                )
+            count = (end - position - 8) // self._record.itemsize
+            block = np.frombuffer(data, self._record, count, position + 8)
             records.update(zip(map(bytes, block["mask"]), block["value"].tolist(), strict=True))
             position = end
-        return records, position
+        return records, offset + position
 
-    def append(self, masks: np.ndarray, values: np.ndarray) -> None:
-        record = np.dtype([("mask", np.void, self._mask_bytes), ("value", "<f8")])
-        block = np.empty(len(values), record)
+    def _block_end(self, data: bytes, position: int) -> int | None:
+        """Where the block at ``position`` ends if it is valid, else None."""
+        if position + 8 > len(data):
+            return None
+        count, checksum = np.frombuffer(data, "<u4", 2, position).tolist()
+        end = position + 8 + count * self._record.itemsize
+        if count == 0 or end > len(data) or zlib.crc32(data[position + 8 : end]) != checksum:
+            return None
+        return end
+
+    def _next_valid_block(self, data: bytes, start: int) -> int | None:
+        """The first position at or after ``start`` where a valid block begins, or None.
+
+        Only positions whose record count fits in the file are checksummed; they are
+        found a chunk at a time with NumPy, so a long damaged stretch is scanned quickly.
+        """
+        size = self._record.itemsize
+        chunk = 1 << 20
+        for first in range(start, len(data) - 8 + 1, chunk):
+            last = min(first + chunk, len(data) - 8 + 1)
+            raw = np.frombuffer(data, np.uint8, last - first + 3, first).astype(np.uint64)
+            counts = (raw[:-3] | raw[1:-2] << np.uint64(8) | raw[2:-1] << np.uint64(16)
+                      | raw[3:] << np.uint64(24))
+            positions = np.arange(first, last, dtype=np.uint64)
+            room = np.uint64(len(data)) - positions - np.uint64(8)
+            for candidate in np.flatnonzero((counts >= 1) & (counts * np.uint64(size) <= room)):
+                if self._block_end(data, first + int(candidate)) is not None:
+                    return first + int(candidate)
+        return None
+
+    def append(self, masks: np.ndarray, values: np.ndarray) -> dict[bytes, float]:
+        """Append one block of records; returns the records other writers added meanwhile.
+
+        Raises ``OSError`` if the write fails (a full disk): the partial block is cut off
+        again where possible, and nothing else on disk changes.
+        """
+        if self._valid_end is None:
+            self.load()
+        block = np.empty(len(values), self._record)
         block["mask"] = row_keys(masks)
         block["value"] = values
         data = block.tobytes()
-        with open(self.path, "r+b") as handle:
-            handle.seek(self._valid_end)
-            handle.write(np.array([len(values), zlib.crc32(data)], "<u4").tobytes() + data)
-            handle.truncate()
-            handle.flush()
-            os.fsync(handle.fileno())
-            self._valid_end = handle.tell()
+        data = np.array([len(values), zlib.crc32(data)], "<u4").tobytes() + data
+        with self._locked(), open(self.path, "r+b", buffering=0) as handle:
+            if handle.seek(0, os.SEEK_END) < self._valid_end:
+                others = self.load()  # truncated or replaced behind our back
+            else:
+                handle.seek(self._valid_end)
+                others, self._valid_end = self._scan(handle.read(), self._valid_end)
+            if not len(values):
+                return others
+            end = self._valid_end
+            # Cut an unfinished tail off first: a crash in the middle of this write then
+            # leaves one unfinished block at the end, never one followed by old bytes.
+            handle.truncate(end)
+            try:
+                handle.seek(end)
+                _write_all(handle, data)
+                os.fsync(handle.fileno())
+            except OSError:
+                try:
+                    handle.truncate(end)
+                except OSError:
+                    pass  # the unfinished block stays; readers ignore it
+                raise
+            self._valid_end = end + len(data)
+        return others
+
+
+def _write_all(handle, data: bytes) -> None:
+    """Write every byte to an unbuffered file (a raw write may stop short)."""
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the cache file accepted no more bytes")
+        view = view[written:]
 
 
 _RAY_RETRIES = 3

@@ -289,7 +289,8 @@ def test_corrupt_or_old_cache_is_refused_never_mixed_in(tmp_path):
     data[header_end + 12] ^= 0xFF  # a byte inside the first block's records
     corrupt = tmp_path / "corrupt.cache"
     corrupt.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="corrupt at byte 0"):
+    # The offset counts from the start of the file: the header line included.
+    with pytest.raises(ValueError, match=f"corrupt at byte {header_end} "):
         Counting(batch_size=4, cache=corrupt)(_masks(10, 2))
     old = tmp_path / "old.cache"
     old.write_bytes(data[:header_end].replace(b'"spexlearn-cache": 2', b'"spexlearn-cache": 1'))
@@ -315,3 +316,88 @@ def test_text_cache_key_covers_every_setting_that_changes_the_value():
             for change in variants}
     keys.add(TextAblation(OtherLM(), **base, progress=False).fingerprint())
     assert len(keys) == len(variants) + 1
+
+
+def _block_starts(path, n_components):
+    """File offsets of every block of a cache file (the header line included)."""
+    data = path.read_bytes()
+    position, record = data.index(b"\n") + 1, (n_components + 7) // 8 + 8
+    starts = []
+    while position < len(data):
+        starts.append(position)
+        position += 8 + int(np.frombuffer(data, "<u4", 1, position)[0]) * record
+    return starts
+
+
+@pytest.mark.parametrize("where", ["count", "records"])
+def test_damage_in_a_middle_block_is_refused_at_its_file_offset(tmp_path, where):
+    path = tmp_path / "values.cache"
+    masks = _masks(10, 300, seed=9)
+    Counting(batch_size=8, cache=path)(masks)
+    starts = _block_starts(path, 10)
+    assert len(starts) > 10
+    data = bytearray(path.read_bytes())
+    middle = starts[len(starts) // 2]
+    # A flipped high bit in the record count claims a block far beyond the end of the
+    # file: it used to read as a cut-short last block, dropping every block after it.
+    data[middle + (3 if where == "count" else 8)] ^= 0x80
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"corrupt at byte {middle} .*delete it"):
+        Counting(batch_size=8, cache=path)(masks[:5])
+    assert path.read_bytes() == bytes(data)  # refused before any write
+
+
+def test_an_unfinished_last_write_of_any_length_is_ignored(tmp_path):
+    path = tmp_path / "values.cache"
+    masks = _masks(10, 60, seed=10)
+    Counting(batch_size=8, cache=path)(masks)
+    whole = path.read_bytes()
+    last = _block_starts(path, 10)[-1]
+    for cut in (last + 1, last + 7, last + 8, last + 20, len(whole) - 1):
+        path.write_bytes(whole[:cut])
+        resumed = Counting(batch_size=8, cache=path)
+        np.testing.assert_allclose(resumed(masks), resumed.truth.evaluate(masks), atol=1e-6)
+        assert 0 < resumed.n_evaluated_ <= 16  # only the cut block's masks, computed again
+        assert len(MaskCache(path, 10, resumed.fingerprint()).load()) == len(
+            np.unique(masks, axis=0))
+
+
+def test_a_failed_write_states_the_values_on_disk(tmp_path, monkeypatch):
+    import errno
+
+    from spexlearn.ablation import ValueFunctionError, _base
+
+    path, masks = tmp_path / "values.cache", _masks(10, 80, seed=11)
+    writes = []
+
+    def full_disk(handle, data):  # the third block finds the disk full halfway through
+        writes.append(len(data))
+        if len(writes) >= 3:
+            handle.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        handle.write(data)
+
+    monkeypatch.setattr(_base, "_write_all", full_disk)
+    value = Counting(batch_size=8, cache=path)
+    with pytest.raises(ValueFunctionError) as info:
+        value(masks)
+    on_disk = MaskCache(path, 10, value.fingerprint()).load()
+    message = str(info.value)
+    assert "writing them to the cache failed (OSError: [Errno 28] No space left" in message
+    assert f"{len(on_disk)} values are on disk in the cache {path}; " in message
+    kept_only_here = len(np.vstack(value.batches)) - len(on_disk)
+    assert kept_only_here > 0 and f"{kept_only_here} more computed so far" in message
+    monkeypatch.undo()
+    resumed = Counting(batch_size=8, cache=path)  # the half block was cut off again
+    np.testing.assert_allclose(resumed(masks), resumed.truth.evaluate(masks), atol=1e-6)
+    assert resumed.n_evaluated_ == len(np.unique(masks, axis=0)) - len(on_disk)
+
+
+def test_masks_as_a_dataframe_or_fortran_array():
+    pd = pytest.importorskip("pandas")
+    masks = _masks(10, 30, seed=12)
+    expected = Counting(batch_size=8)(masks)
+    np.testing.assert_array_equal(Counting(batch_size=8)(np.asfortranarray(masks)), expected)
+    frame = pd.DataFrame(masks, columns=[f"c{i}" for i in range(10)])
+    np.testing.assert_array_equal(Counting(batch_size=8)(frame), expected)
+    np.testing.assert_array_equal(Counting(batch_size=8)(masks.astype(bool)), expected)
