@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,12 +113,24 @@ def bch_code(n: int, t: int) -> BCHCode:
     if n < 1 or t < 1:
         raise ValueError(f"a BCH code needs n >= 1 and t >= 1, got n={n}, t={t}.")
     m = field_degree(n, t)
-    full_parity, poly, alpha = _full_code(m, t)
+    cached = _read_cache(m, t)
+    if cached is not None:
+        try:
+            return _assemble(n, t, m, *cached)
+        except Exception as exc:  # the file is untrusted input: any failure rebuilds
+            _warn_damaged(_cache_path(m, t), f"its contents do not form the code: {exc}")
+    return _assemble(n, t, m, *_full_code(m, t))
+
+
+def _assemble(n: int, t: int, m: int, full_parity: np.ndarray, poly: int,
+              alpha: int) -> BCHCode:
+    """The code shortened to n positions; raises if the rows are not the BCH code's."""
+    if full_parity.shape != (parity_count(n, t), 2**m - 1):
+        raise RuntimeError(f"unexpected BCH code for n={n}, t={t}: parity rows of shape "
+                           f"{full_parity.shape}.")
     exp, log = _field_tables(m, poly, alpha)
     power_sums = _power_sum_map(full_parity, exp, t, m)
     parity = np.ascontiguousarray(full_parity[:, :n])
-    if parity.shape[0] != parity_count(n, t):
-        raise RuntimeError(f"unexpected BCH code for n={n}, t={t}: {parity.shape[0]} rows.")
     return BCHCode(n=n, t=t, m=m, parity=parity, power_sums=power_sums, exp=exp, log=log)
 
 
@@ -127,11 +141,8 @@ def _full_code(m: int, t: int) -> tuple[np.ndarray, int, int]:
     galois supplies the field GF(2^m) (its primitive polynomial and element). The code
     itself is built here: ``galois.BCH`` compiles numba kernels for seconds on first use,
     while the generator polynomial and the rows ``x^i mod g(x)`` take a millisecond. The
-    tests check that the code is galois's BCH code.
+    tests check that the code is galois's BCH code. The result replaces the cached file.
     """
-    cached = _read_cache(m, t)
-    if cached is not None:
-        return cached
     import galois
 
     field = galois.GF(2**m)
@@ -182,14 +193,30 @@ def _cache_path(m: int, t: int) -> Path:
 
 
 def _read_cache(m: int, t: int) -> tuple[np.ndarray, int, int] | None:
+    """The cached code's full parity rows, field polynomial and element; None if absent.
+
+    A file that cannot be read (truncated, a flipped bit failing the zip checksum, not a
+    NumPy archive) gives a warning naming it and None: the code is built again and the
+    file replaced, instead of every fit with this code failing until it is deleted.
+    """
     path = _cache_path(m, t)
+    if not path.is_file():
+        return None
     try:
         with np.load(path, allow_pickle=False) as data:
             n_cols = 2**m - 1
             parity = np.unpackbits(data["parity"], axis=1, count=n_cols)
             return parity, int(data["poly"]), int(data["alpha"])
-    except (OSError, KeyError, ValueError):
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, ValueError, ...
+        _warn_damaged(path, f"{type(exc).__name__}: {exc}")
         return None
+
+
+def _warn_damaged(path: Path, problem: str) -> None:
+    warnings.warn(
+        f"the cached BCH code {path} is damaged ({problem}); it is rebuilt and the file "
+        "replaced.", RuntimeWarning, stacklevel=2,
+    )
 
 
 def _write_cache(m: int, t: int, parity: np.ndarray, poly: int, alpha: int) -> None:
@@ -197,7 +224,8 @@ def _write_cache(m: int, t: int, parity: np.ndarray, poly: int, alpha: int) -> N
     path = _cache_path(m, t)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        # A name of its own per process and thread, renamed over the old file whole.
+        tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp.npz")
         np.savez(tmp, parity=np.packbits(parity, axis=1), poly=poly, alpha=alpha)
         os.replace(tmp, path)
     except OSError:

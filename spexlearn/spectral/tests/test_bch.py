@@ -1,3 +1,4 @@
+import warnings
 from itertools import combinations
 
 import numpy as np
@@ -114,12 +115,50 @@ def test_corrupt_or_unwritable_cache_is_rebuilt(tmp_path, monkeypatch):
     for path in (tmp_path / "bch").glob("*.npz"):
         path.write_bytes(b"not an npz file")
     bch_code.cache_clear()
-    np.testing.assert_array_equal(bch_code(30, 2).parity, reference)
+    with pytest.warns(RuntimeWarning, match="is damaged"):
+        np.testing.assert_array_equal(bch_code(30, 2).parity, reference)
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("SPEXLEARN_CACHE_DIR", str(blocker))  # a file: no directory there
     bch_code.cache_clear()
     np.testing.assert_array_equal(bch_code(30, 2).parity, reference)
+    bch_code.cache_clear()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bit flipped", "empty", "wrong rows"])
+def test_a_damaged_code_file_is_rebuilt_and_replaced_with_a_warning(tmp_path, monkeypatch,
+                                                                     damage):
+    monkeypatch.setenv("SPEXLEARN_CACHE_DIR", str(tmp_path))
+    bch_code.cache_clear()
+    reference = bch_code(40, 3)
+    [path] = (tmp_path / "bch").glob("*.npz")
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "bit flipped":
+        data[len(data) // 3] ^= 0x10  # inside the stored parity rows
+    elif damage == "empty":
+        data = bytearray()
+    else:  # a readable archive whose rows are not the code's
+        with np.load(path) as stored:
+            parity = stored["parity"].copy()
+            parity[1, 0] ^= 1
+            np.savez(path, parity=parity, poly=stored["poly"], alpha=stored["alpha"])
+        data = bytearray(path.read_bytes())
+    path.write_bytes(bytes(data))
+    bch_code.cache_clear()
+    with pytest.warns(RuntimeWarning, match=f"cached BCH code {path} is damaged .*rebuilt"):
+        rebuilt = bch_code(40, 3)
+    np.testing.assert_array_equal(rebuilt.parity, reference.parity)
+    np.testing.assert_array_equal(rebuilt.power_sums, reference.power_sums)
+    assert sorted((tmp_path / "bch").iterdir()) == [path]  # replaced, no temporary left
+    bch_code.cache_clear()
+    calls = []
+    monkeypatch.setattr(_bch, "_write_cache", lambda *args: calls.append(args))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(bch_code(40, 3).parity, reference.parity)
+    assert calls == []  # the replaced file reads back
     bch_code.cache_clear()
 
 
