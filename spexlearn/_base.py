@@ -7,10 +7,15 @@ import sys
 import time
 import warnings
 from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import TransformerTags, check_random_state
+
+# scikit-learn's own declarative parameter checks (what its estimators and
+# imbalanced-learn use); written by hand, every path would need its own copy.
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -31,12 +36,19 @@ from .spectral._peeling import exhaustive_spectrum
 
 # Largest n for which masks are drawn by enumerating integers instead of rejection sampling.
 _ENUMERABLE_N = 20
+# Above it, masks are still enumerated when more than 1 / _DENSE_SHARE of all are drawn.
+_DENSE_SHARE = 8
 # Fewest samples the Walsh-kernel posterior is fitted on (its search needs a few per
 # hyper-parameter).
 _MIN_KERNEL_ROWS = 40
 # Below this estimated faithfulness (R² on fresh masks) a fit warns that its explanation
 # is not to be trusted: the surrogate misses more than half of the values' variation.
 TRUSTED_FAITHFULNESS = 0.5
+# Indices whose values belong to single components (and the empty set).
+FIRST_ORDER_INDICES = ("shapley", "banzhaf")
+# Unexplained share of the variance below which a transform over every mask is exact (the
+# rest is rounding).
+_EXACT_TOLERANCE = 1e-9
 
 
 class LowFaithfulnessWarning(UserWarning):
@@ -49,6 +61,19 @@ class LowFaithfulnessWarning(UserWarning):
 
 class _BaseExplainer(RegressorMixin, BaseEstimator):
     """Shared machinery; subclasses implement ``_draw_masks`` and ``_fit_spectrum``."""
+
+    # Checked by ``fit`` on every path (values given or queried), the scikit-learn way.
+    _parameter_constraints: ClassVar[dict] = {
+        "value_function": [callable, None],
+        # A single string passes here to get its own message (segment the text first).
+        "components": [Interval(Integral, 1, None, closed="left"), "array-like", str, None],
+        "max_order": [Interval(Integral, 1, None, closed="left")],
+        "n_terms": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "index": [StrOptions(set(INDICES))],
+        "random_state": ["random_state"],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "verbose": ["verbose"],
+    }
 
     # ----------------------------------------------------------------- fit
     def fit(self, X=None, y=None):
@@ -137,7 +162,21 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         residual = y - spectrum.evaluate(X)
         total = float(((y - y.mean()) ** 2).sum())
         faithfulness = 1.0 - float(residual @ residual) / total if total > 0 else 1.0
-        return self._record_alone(spectrum, "exact", faithfulness, "exact, over every mask")
+        method = "exact, over every mask"
+        # Over every mask the characters are orthogonal: what the surrogate misses is
+        # exactly the variance of the terms it leaves out.
+        if faithfulness < 1.0 - _EXACT_TOLERANCE:
+            left_out = (f"terms above max_order={self.max_order}" if self.n_terms == "auto"
+                        else f"terms beyond the n_terms={self.n_terms} strongest")
+            method = (f"every mask queried; the transform without {left_out}, which carry "
+                      f"{1 - faithfulness:.1%} of the variance")
+            warnings.warn(
+                f"every one of the {X.shape[0]} masks was queried, yet the {left_out} "
+                f"carry {1 - faithfulness:.1%} of the values' variance: the surrogate and "
+                "its indices are the best approximation without them, not the exact "
+                f"transform. For the exact one, set max_order={X.shape[1]} and "
+                "n_terms='auto'.", UserWarning, stacklevel=4)
+        return self._record_alone(spectrum, "exact", faithfulness, method)
 
     def _record_alone(self, spectrum: SparseSpectrum, name: str, faithfulness: float,
                       method: str) -> SparseSpectrum:
@@ -234,13 +273,9 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
             print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
 
     def _check_params(self) -> None:
-        if self.index not in INDICES:
-            raise ValueError(f"index={self.index!r} is unknown; choose one of {INDICES}.")
-        if not isinstance(self.max_order, Integral) or self.max_order < 1:
-            raise ValueError(f"max_order must be an integer >= 1, got {self.max_order!r}.")
-        n_terms = self.n_terms
-        if not (n_terms == "auto" or (isinstance(n_terms, Integral) and n_terms >= 1)):
-            raise ValueError(f"n_terms must be 'auto' or an integer >= 1, got {n_terms!r}.")
+        """Every parameter against ``_parameter_constraints`` (an ``InvalidParameterError``,
+        a ``ValueError``, names the parameter, its value and what it may be)."""
+        self._validate_params()
 
     def _collect_samples(self, X, y, rng) -> tuple[np.ndarray, np.ndarray]:
         if y is not None:
@@ -249,6 +284,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
             X, y = validate_data(
                 self, X, y, y_numeric=True, dtype=np.float64, ensure_min_samples=2
             )
+            _check_keep_probabilities(X)
             self._set_components(X.shape[1])
             self.n_queries_ = int(X.shape[0])
             return X, y
@@ -422,7 +458,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
 
     def _validate_for_prediction(self, X) -> np.ndarray:
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        return _check_keep_probabilities(validate_data(self, X, reset=False, dtype=np.float64))
 
     # -------------------------------------------------------- interactions
     def interactions(self, index: str | None = None, order: int | None = None) -> Interactions:
@@ -438,10 +474,17 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "spectrum_")
         index = self.index if index is None else index
+        if index not in INDICES:  # the same names as the constructor's ``index``
+            raise ValueError(f"index={index!r} is unknown; choose one of {INDICES} "
+                             "(lower case).")
         order = self.max_order if order is None else order
+        if not isinstance(order, Integral) or order < 1:
+            raise ValueError(f"order must be an integer >= 1, got {order!r}.")
         members, values = interaction_values(self.spectrum_, index, order)
+        # Shapley and Banzhaf values are of single components whatever ``order`` says.
+        label = 1 if index in FIRST_ORDER_INDICES else order
         return Interactions._from_members(
-            members, values, component_names=self.component_names_, index=index, order=order
+            members, values, component_names=self.component_names_, index=index, order=label
         )
 
     def __sklearn_tags__(self):
@@ -479,9 +522,16 @@ def _residual_std(spectrum: SparseSpectrum, X: np.ndarray, y: np.ndarray, n_term
     return float(np.sqrt(residual @ residual / freedom))
 
 
+def _enumerable(n: int, count: int) -> bool:
+    """Draw by enumerating the integers below 2^n: for small n, and wherever ``count`` is
+    a large share of the masks (rejection sampling would then collect coupons for hours;
+    the integers take 8 bytes a mask, about what the masks themselves take)."""
+    return n <= _ENUMERABLE_N or (n < 63 and count > 2**n // _DENSE_SHARE)
+
+
 def draw_uniform_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndarray:
     """``count`` distinct uniformly random masks; all-ones and all-zeros come first."""
-    if n <= _ENUMERABLE_N:
+    if _enumerable(n, count):
         codes = rng.choice(np.arange(1, 2**n - 1), size=count - 2, replace=False)
         codes = np.concatenate([[2**n - 1, 0], codes]).astype(np.int64)
         return ((codes[:, None] >> np.arange(n)) & 1).astype(np.uint8)
@@ -504,7 +554,7 @@ def draw_paired_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndar
     the last complement.
     """
     n_pairs = count // 2 - 1 + count % 2
-    if n <= _ENUMERABLE_N:
+    if _enumerable(n, count):
         # Codes below 2^(n-1) (top bit 0, not 0 itself) and their complements are all the
         # masks but the two constant ones, each exactly once.
         half = rng.choice(np.arange(1, 2 ** (n - 1)), size=n_pairs, replace=False)
@@ -559,10 +609,25 @@ def _check_masks(X, n: int) -> np.ndarray:
         if bad.any():
             row, col = np.argwhere(bad)[0]
             raise ValueError(
-                f"masks must hold 0 (ablated) or 1 (kept); found {X[row, col]!r} at row "
+                f"masks must hold 0 (ablated) or 1 (kept); found {X[row, col].item()!r} at row "
                 f"{row}, column {col}. Binarise them first, e.g. (X > 0.5).astype(int)."
             )
     return X.astype(np.uint8)
+
+
+def _check_keep_probabilities(X: np.ndarray) -> np.ndarray:
+    """Refuse entries outside [0, 1]: a mask entry is a component's keep-probability (0 or
+    1, or between them for the multilinear extension); -1 or 2 would be read as a valid
+    extrapolation of the surrogate and give wrong interactions without any error."""
+    bad = (X < 0) | (X > 1)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"masks must hold values in [0, 1] (1 = kept, 0 = ablated); found "
+            f"{X[row, col].item()!r} at row {row}, column {col} ({int(bad.sum())} entries in all). "
+            "Binarise them first, e.g. (X > 0.5).astype(int)."
+        )
+    return X
 
 
 def _check_values(values, n_masks: int) -> np.ndarray:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import _BaseExplainer, draw_paired_masks, draw_uniform_masks
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
@@ -158,6 +162,15 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
+    _parameter_constraints: ClassVar[dict] = {
+        **_BaseExplainer._parameter_constraints,
+        "proxy": [HasMethods(["fit", "predict"]), None],
+        "budget": [Interval(Integral, 1, None, closed="left")],
+        "sampling": [StrOptions(set(SAMPLINGS))],
+        "screen_residuals": ["boolean"],
+        "blend": ["boolean"],
+    }
+
     def _planned_queries(self, n: int) -> int:
         return self._check_budget(n, self.budget)
 
@@ -166,8 +179,6 @@ class ProxySPEXExplainer(_BaseExplainer):
         return m * n * 9 + m * MAX_PROXY_CANDIDATES * 8 * 2
 
     def _draw_masks(self, n: int, rng) -> np.ndarray:
-        if self.sampling not in SAMPLINGS:
-            raise ValueError(f"sampling={self.sampling!r} is unknown; choose one of {SAMPLINGS}.")
         draw = draw_paired_masks if self.sampling == "paired" else draw_uniform_masks
         return draw(n, self._check_budget(n, self.budget), rng)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import _BaseExplainer, _names_from, draw_paired_masks, row_keys
 from ._proxies import tree_model_spectrum
@@ -185,15 +187,12 @@ class SPEXExplainer(_BaseExplainer):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if not isinstance(self.n_groups, Integral) or self.n_groups < 1:
-            raise ValueError(f"n_groups must be an integer >= 1, got {self.n_groups!r}.")
-        if self.decoder not in _DECODERS:
-            raise ValueError(f"decoder={self.decoder!r} is unknown; choose one of {_DECODERS}.")
-        budget = self.budget
-        if budget is not None and (not isinstance(budget, Integral) or budget < 1):
-            raise ValueError(f"budget must be None or a positive integer, got {budget!r}.")
+    _parameter_constraints: ClassVar[dict] = {
+        **_BaseExplainer._parameter_constraints,
+        "budget": [Interval(Integral, 1, None, closed="left"), None],
+        "n_groups": [Interval(Integral, 1, None, closed="left")],
+        "decoder": [StrOptions(set(_DECODERS))],
+    }
 
     # ------------------------------------------------------------ queries
     def query_design(self) -> np.ndarray:

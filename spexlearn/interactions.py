@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from numbers import Integral
 
 import numpy as np
 
-from .spectral import canonical_terms
+from .spectral import INDICES, canonical_terms
 
 __all__ = ["Interactions"]
 
@@ -58,13 +59,23 @@ class Interactions:
         _n_total: int | None = None,
     ):
         self.component_names = [str(name) for name in component_names]
+        if index not in INDICES:
+            raise ValueError(f"index={index!r} is unknown; choose one of {INDICES}.")
         self.index = str(index)
+        if order is not None and (not isinstance(order, Integral) or order < 1):
+            raise ValueError(f"order must be None or an integer >= 1, got {order!r}.")
         self.order = None if order is None else int(order)
         self.subsets = [tuple(sorted(int(i) for i in s)) for s in subsets]
         self.values = np.asarray(values, dtype=np.float64).reshape(-1)
         if len(self.subsets) != len(self.values):
             raise ValueError(
                 f"got {len(self.subsets)} subsets but {len(self.values)} values."
+            )
+        bad = np.flatnonzero(~np.isfinite(self.values))
+        if bad.size:  # a NaN would sort, plot and sum silently wrong
+            raise ValueError(
+                f"{bad.size} values are NaN or infinite (first at subset "
+                f"{self.subsets[bad[0]]}); every value must be a finite number."
             )
         n = len(self.component_names)
         for subset in self.subsets:

@@ -83,7 +83,7 @@ def test_no_value_function_and_no_values():
 
 
 def test_value_function_not_callable():
-    with pytest.raises(TypeError, match="must be callable"):
+    with pytest.raises(TypeError, match=r"value_function.* must be a callable or None"):
         ProxySPEXExplainer("model.bin", components=4, budget=10).fit()
 
 
@@ -95,15 +95,47 @@ def test_components_as_a_single_string():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"index": "shap"}, "index='shap' is unknown"),
-        ({"max_order": 0}, "max_order must be an integer >= 1"),
-        ({"n_terms": 0}, "n_terms must be 'auto'"),
-        ({"budget": 20.5}, "budget must be an integer"),
+        ({"index": "shap"}, "'index' parameter of ProxySPEXExplainer must be a str among"),
+        ({"index": "SII"}, "'index' parameter .* Got 'SII'"),
+        ({"max_order": 0}, "'max_order' parameter .* must be an int in the range"),
+        ({"n_terms": 0}, "'n_terms' parameter .* must be a str among {'auto'} or an int"),
+        ({"budget": 20.5}, "'budget' parameter .* must be an int"),
+        ({"sampling": "bogus"}, "'sampling' parameter .* among {'paired', 'uniform'}"),
+        ({"blend": "yes please"}, "'blend' parameter .* must be an instance of 'bool'"),
+        ({"screen_residuals": None}, "'screen_residuals' parameter .* 'bool'"),
+        ({"proxy": "lightgbm"}, "'proxy' parameter .* implementing 'fit' and 'predict'"),
+        ({"n_jobs": 0}, "'n_jobs' parameter .* int in the range"),
     ],
 )
-def test_invalid_parameters(f, params, match):
-    with pytest.raises((ValueError, TypeError), match=match):
+def test_invalid_parameters_are_refused_on_every_path(f, params, match):
+    # Queried, and given values: the same declarative check on both paths.
+    with pytest.raises(ValueError, match=match):
         ProxySPEXExplainer(f, **params).fit()
+    masks = np.random.RandomState(0).randint(0, 2, (50, f.n_components))
+    with pytest.raises(ValueError, match=match):
+        ProxySPEXExplainer(**params).fit(masks, f(masks))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"decoder": "fuzzy"}, "'decoder' parameter of SPEXExplainer must be a str among"),
+    ({"n_groups": 0}, "'n_groups' parameter .* int in the range"),
+    ({"budget": "many"}, "'budget' parameter .* int .* or None"),
+])
+def test_invalid_spex_parameters_are_refused_on_every_path(f, params, match):
+    with pytest.raises(ValueError, match=match):
+        SPEXExplainer(f, **params).fit()
+    masks = np.random.RandomState(0).randint(0, 2, (50, f.n_components))
+    with pytest.raises(ValueError, match=match):
+        SPEXExplainer(**params).fit(masks, f(masks))
+
+
+def test_interactions_take_the_constructors_index_names(f):
+    explainer = ProxySPEXExplainer(f, budget=60, random_state=0).fit()
+    with pytest.raises(ValueError, match=r"index='SII' is unknown.*lower case"):
+        explainer.interactions(index="SII")
+    assert explainer.interactions(index="sii").index == "sii"
+    with pytest.raises(ValueError, match="order must be an integer >= 1"):
+        explainer.interactions(index="sii", order=0)
 
 
 def test_linear_proxy_basis_too_large():
@@ -158,3 +190,14 @@ def test_models_load_without_remote_code(tmp_path, monkeypatch):
     assert calls and not calls[0].get("trust_remote_code", False)
     with pytest.raises(FileNotFoundError, match="never downloaded"):
         load_lm(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("draw", ["draw_uniform_masks", "draw_paired_masks"])
+def test_a_budget_near_every_mask_above_twenty_components_is_drawn_at_once(draw):
+    # Rejection sampling would collect the last few of 2^21 masks for hours.
+    from spexlearn import _base
+
+    masks = getattr(_base, draw)(21, 2**21 - 2, np.random.RandomState(0))
+    assert masks.shape == (2**21 - 2, 21)
+    assert len(np.unique(_base.row_keys(masks))) == 2**21 - 2
+    assert masks[0].all() and not masks[1].any()

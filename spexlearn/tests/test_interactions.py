@@ -89,3 +89,30 @@ def test_invalid_construction(subsets, values, match):
 def test_values_are_float_array(inter):
     assert inter.values.dtype == np.float64
     assert dict(inter)[(0, 1)] == 0.5
+
+
+def test_from_json_refuses_nan_values_and_unknown_indices():
+    good = Interactions([(0,), (1,)], [1.0, 2.0], component_names=["a", "b"], index="sii",
+                        order=2)
+    data = good.to_dict()
+    # NaN is not JSON, but Python's json reads it: it must not pass silently.
+    nan_text = good.to_json().replace("2.0]", "NaN]")
+    with pytest.raises(ValueError, match=r"1 values are NaN or infinite .*subset \(1,\)"):
+        Interactions.from_json(nan_text)
+    with pytest.raises(ValueError, match="index='shapiq' is unknown"):
+        Interactions.from_dict({**data, "index": "shapiq"})
+    with pytest.raises(ValueError, match="order must be None or an integer >= 1"):
+        Interactions.from_dict({**data, "order": 0})
+    assert Interactions.from_dict(data) == good
+
+
+def test_first_order_indices_are_labelled_order_one():
+    from spexlearn import ProxySPEXExplainer
+    from spexlearn.datasets import make_sparse_function
+
+    f, _ = make_sparse_function(6, 5, 2, random_state=0)
+    explainer = ProxySPEXExplainer(f, budget=64, random_state=0).fit()
+    for index in ("shapley", "banzhaf"):
+        values = explainer.interactions(index, order=3)
+        assert values.order == 1 and values.orders.max() <= 1
+    assert explainer.interactions("sii", order=3).order == 3

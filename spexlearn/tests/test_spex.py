@@ -155,11 +155,11 @@ def test_budget_below_the_smallest_design_names_the_minimum():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"n_groups": 0}, "n_groups must be an integer >= 1"),
-        ({"decoder": "magic"}, "decoder='magic' is unknown"),
-        ({"n_terms": 0}, "n_terms must be 'auto' or an integer"),
-        ({"budget": -5}, "budget must be None or a positive integer"),
-        ({"max_order": 0}, "max_order must be an integer >= 1"),
+        ({"n_groups": 0}, "'n_groups' parameter of SPEXExplainer must be an int in the"),
+        ({"decoder": "magic"}, "'decoder' parameter .* among {'hard', 'soft'}. Got 'magic'"),
+        ({"n_terms": 0}, "'n_terms' parameter .* among {'auto'} or an int"),
+        ({"budget": -5}, "'budget' parameter .* an int in the range \\[1, inf\\) or None"),
+        ({"max_order": 0}, "'max_order' parameter .* an int in the range \\[1, inf\\)"),
     ],
 )
 def test_bad_parameters(params, message):
@@ -219,3 +219,31 @@ def test_a_budget_below_every_design_is_refused_not_exceeded():
     assert f.n_calls == 0  # not all 4,096 masks behind the user's back
     explainer = SPEXExplainer(f, budget=4096, max_order=5, random_state=0).fit()
     assert explainer.fit_mode_ == "exhaustive" and explainer.n_queries_ == 4096
+
+
+@pytest.mark.parametrize("kind", [SPEXExplainer, ProxySPEXExplainer])
+def test_every_mask_below_the_functions_order_states_the_truncation(kind):
+    # x0 ... x6 at n = 8: each of the seven shares the value 1 equally (Shapley 1/7).
+    def product(masks):
+        return np.prod(masks[:, :7], axis=1).astype(float)
+
+    with pytest.warns(UserWarning, match=r"terms above max_order=5 carry 6\.3%.*max_order=8"):
+        truncated = kind(product, components=8, budget=256, random_state=0).fit()
+    assert truncated.faithfulness_ < 0.95
+    assert "without terms above max_order=5" in truncated.faithfulness_method_
+    exact = kind(product, components=8, budget=256, max_order=8, random_state=0).fit()
+    assert exact.faithfulness_ == pytest.approx(1.0) and exact.faithfulness_method_ == (
+        "exact, over every mask")
+    shapley = exact.interactions("shapley")
+    np.testing.assert_allclose([shapley[i] for i in range(7)], 1 / 7, atol=1e-12)
+    assert shapley[7] == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", [SPEXExplainer, ProxySPEXExplainer])
+def test_two_components_every_mask_is_exact(kind):
+    def g(masks):
+        return masks[:, 0] + 2.0 * masks[:, 1] + masks[:, 0] * masks[:, 1]
+
+    est = kind(g, components=2, budget=4, random_state=0).fit()
+    table = every_mask(2)
+    np.testing.assert_allclose(est.predict(table), g(table), atol=1e-12)
