@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+import re
+
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier
@@ -86,8 +90,10 @@ class DataAblation(Ablation):
         self.target_class = _resolve_class(full, self.x_test, self.output, target_class)
 
     def _fingerprint(self) -> dict:
-        return {"kind": "data", "estimator": repr(self.estimator), "output": self.output,
-                "target_class": self.target_class, "n_rows": len(self.X_train),
+        # Only content, never object identities: the key must be the same in every
+        # process for the same estimator and data, or no rerun could resume.
+        return {"kind": "data", "estimator": _canonical(self.estimator), "output": self.output,
+                "target_class": _canonical(self.target_class), "n_rows": len(self.X_train),
                 "data": _digest(self.X_train, self.y_train, self.x_test),
                 "components": self.component_names}
 
@@ -143,10 +149,17 @@ def _resolve_class(model, x_test, output: str, target_class):
         return None
     classes = list(getattr(model, "classes_", []))
     if target_class is None:
-        return model.predict(x_test)[0].item() if classes else None
+        return _plain(model.predict(x_test)[0]) if classes else None
+    target_class = _plain(target_class)
     if classes and target_class not in classes:
         raise ValueError(f"target_class={target_class!r} is not one of the classes {classes}.")
     return target_class
+
+
+def _plain(label):
+    """A label as a plain Python value: NumPy scalars unwrapped, other objects (the str of
+    an object-dtype label array) as they are."""
+    return label.item() if isinstance(label, np.generic) else label
 
 
 def _output_value(model, x_test, output: str, target_class) -> float:
@@ -166,9 +179,60 @@ def _output_value(model, x_test, output: str, target_class) -> float:
 
 
 def _digest(*arrays) -> str:
-    import hashlib
+    """A hash of the arrays' content, the same in every process.
 
+    The bytes of an object array are pointers, different in every run; its elements are
+    hashed one by one instead.
+    """
     digest = hashlib.sha256()
     for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
+        array = np.asarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        if array.dtype.hasobject:
+            for element in array.ravel():
+                encoded = _element_bytes(element)
+                digest.update(len(encoded).to_bytes(8, "little") + encoded)
+        else:
+            digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:16]
+
+
+def _element_bytes(value) -> bytes:
+    """One element of an object array as bytes that depend on its content only."""
+    kind = type(value).__qualname__.encode() + b":"
+    if isinstance(value, str):
+        return kind + value.encode("utf-8", "surrogatepass")
+    if isinstance(value, bytes):
+        return kind + value
+    if value is None or isinstance(value, (bool, int, float, complex, np.generic)):
+        return kind + repr(value).encode()
+    try:
+        return kind + pickle.dumps(value, protocol=4)  # written only, never loaded
+    except Exception:  # an unpicklable object: its text, without memory addresses
+        return kind + _ADDRESS.sub("", repr(value)).encode()
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _canonical(value):
+    """JSON-ready content of a setting: estimators by class and parameters, arrays by
+    their digest, functions by name; never a repr holding a memory address."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return _canonical(value.item())
+    if isinstance(value, np.ndarray):
+        return {"array": _digest(value)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return {"class": kind, "params": _canonical(value.get_params(deep=False))}
+    if callable(value) and hasattr(value, "__qualname__"):
+        name = f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+        code = getattr(value, "__code__", None)  # two lambdas share a name, not a body
+        return name if code is None else f"{name}:{hashlib.sha256(code.co_code).hexdigest()[:8]}"
+    return {"class": kind, "content": hashlib.sha256(_element_bytes(value)).hexdigest()[:16]}

@@ -401,3 +401,43 @@ def test_masks_as_a_dataframe_or_fortran_array():
     frame = pd.DataFrame(masks, columns=[f"c{i}" for i in range(10)])
     np.testing.assert_array_equal(Counting(batch_size=8)(frame), expected)
     np.testing.assert_array_equal(Counting(batch_size=8)(masks.astype(bool)), expected)
+
+
+def _labelled_data(seed=0):
+    """Numeric features and string labels built at run time (not interned), as pandas
+    gives them: an object array whose bytes are pointers, different for equal data."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(rng.normal(size=(30, 2)), columns=["a", "b"])
+    labels = pd.Series(["".join(("cl", "ass-", "yes" if v > 0 else "no")) for v in X["a"]])
+    return X, labels
+
+
+def test_data_ablation_with_string_labels():
+    X, y = _labelled_data()
+    assert np.asarray(y).dtype == object
+    value = DataAblation(LogisticRegression(), X, y, X.iloc[0], progress=False)
+    assert isinstance(value.target_class, str) and value.target_class.startswith("class-")
+    out = value(np.ones((1, 30), dtype=int))
+    full = LogisticRegression().fit(X, y)
+    column = list(full.classes_).index(value.target_class)
+    assert out[0] == pytest.approx(full.predict_proba(X.iloc[:1])[0, column])
+    chosen = DataAblation(LogisticRegression(), X, y, X.iloc[0], target_class="class-no",
+                          progress=False)
+    assert chosen(np.ones((1, 30), dtype=int))[0] == pytest.approx(
+        full.predict_proba(X.iloc[:1])[0, list(full.classes_).index("class-no")])
+
+
+def test_data_ablation_cache_key_depends_on_content_only(tmp_path):
+    def build(seed=0, **kwargs):
+        X, y = _labelled_data(seed)
+        return DataAblation(LogisticRegression(C=0.5), X, y, X.iloc[0],
+                            target_class="class-yes", progress=False, **kwargs)
+
+    assert build().fingerprint() == build().fingerprint()  # fresh, equal objects
+    assert build().fingerprint() != build(seed=1).fingerprint()
+    masks = _masks(30, 6, seed=13)
+    build(cache=tmp_path / "data.cache")(masks)
+    rerun = build(cache=tmp_path / "data.cache")
+    rerun(masks)  # used to be refused: "written for another value function"
+    assert rerun.n_evaluated_ == 0
