@@ -572,7 +572,8 @@ def draw_paired_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndar
 
 def row_keys(rows: np.ndarray) -> np.ndarray:
     """One hashable, sortable key per 0/1 row (its packed bits)."""
-    packed = np.packbits(rows, axis=1)
+    # The void view needs C order; a DataFrame's or Fortran-ordered masks are not.
+    packed = np.ascontiguousarray(np.packbits(rows, axis=1))
     return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 

@@ -201,3 +201,21 @@ def test_a_budget_near_every_mask_above_twenty_components_is_drawn_at_once(draw)
     assert masks.shape == (2**21 - 2, 21)
     assert len(np.unique(_base.row_keys(masks))) == 2**21 - 2
     assert masks[0].all() and not masks[1].any()
+
+
+def test_masks_in_fortran_order_or_a_dataframe_fit_like_c_ordered_ones():
+    import pandas as pd
+
+    from spexlearn._base import row_keys
+
+    # Above 8 components a packed row takes two bytes: the layout matters.
+    f = make_sparse_function(20, 5, 2, random_state=0)[0]
+    masks = np.random.RandomState(0).randint(0, 2, (40, f.n_components)).astype(np.uint8)
+    np.testing.assert_array_equal(row_keys(np.asfortranarray(masks)), row_keys(masks))
+    expected = ProxySPEXExplainer(f, budget=40, random_state=0).fit(masks).predict(masks)
+    for given in (np.asfortranarray(masks), pd.DataFrame(masks)):
+        for explainer in (ProxySPEXExplainer(f, budget=40, random_state=0),
+                          ProxySPEXExplainer(random_state=0)):
+            values = None if explainer.value_function else f(masks)
+            fitted = explainer.fit(given, values)
+            np.testing.assert_allclose(fitted.predict(masks), expected, atol=1e-9)
