@@ -32,7 +32,8 @@ class GreedyAblationExplainer(BaseEstimator):
     a heuristic: the set it returns flips the answer but is not guaranteed to be the
     smallest such set (an interaction whose members do nothing alone is found only once
     one member has been chosen for another reason). It is also a baseline for the
-    spectral explainers.
+    spectral explainers. It fits no surrogate, so it has no ``faithfulness_``: every value
+    it reports (``values_``) is a measured model output, not an estimate.
 
     Parameters
     ----------
