@@ -4,6 +4,7 @@ Run (from the repository root)::
 
     python benchmarks/unanimity.py                      # n = 20, 50, 100; seeds 0-4
     python benchmarks/unanimity.py --n 100 --seeds 0,1 --budgets 1000
+    python benchmarks/unanimity.py --budgets 5000 --merge   # add a budget to the table
 
 A sum of unanimity games (shapiq's SOUM benchmark game) of 50 subsets of order at most 5
 has a dense Fourier spectrum below every subset, which defeats sparse recovery at small
@@ -95,9 +96,17 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the results file's rows for other n, budgets and seeds")
     args = parser.parse_args(argv)
     ints = lambda text: [int(v) for v in text.split(",")]  # noqa: E731
-    rows = run(ints(args.n), ints(args.budgets), ints(args.seeds), args.test)
+    ns, budgets, seeds = ints(args.n), ints(args.budgets), ints(args.seeds)
+    rows = run(ns, budgets, seeds, args.test)
+    path = args.out / "unanimity_results.json"
+    if args.merge and path.exists():
+        redone = {(n, b, s) for n in ns for b in budgets for s in seeds}
+        rows = [r for r in json.loads(path.read_text())
+                if (r["n"], r["budget"], r["seed"]) not in redone] + rows
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "unanimity_results.json").write_text(json.dumps(rows, indent=1))
     header, table = tables(rows)

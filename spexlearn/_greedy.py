@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 import time
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -98,6 +100,17 @@ class GreedyAblationExplainer(BaseEstimator):
     True
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "value_function": [callable, None],
+        "components": [Interval(Integral, 1, None, closed="left"), "array-like", str, None],
+        "max_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "budget": [Interval(Integral, 1, None, closed="left"), None],
+        "direction": [StrOptions(set(DIRECTIONS))],
+        # Finite: a NaN or infinite threshold is never crossed, silently.
+        "threshold": [Interval(Real, None, None, closed="neither"), None],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         value_function=None,
@@ -137,6 +150,7 @@ class GreedyAblationExplainer(BaseEstimator):
                 "GreedyAblationExplainer picks its own masks step by step, so fit takes no "
                 "X or y: call fit() and pass the model through value_function=..."
             )
+        self._validate_params()
         self._require_value_function()
         n = self._set_components()
         steps = self._n_affordable_steps(n)
@@ -187,21 +201,11 @@ class GreedyAblationExplainer(BaseEstimator):
         return len(names)
 
     def _n_affordable_steps(self, n: int) -> int:
-        """Validate the parameters; the number of steps ``max_steps`` and ``budget`` allow."""
-        if self.direction not in DIRECTIONS:
-            raise ValueError(
-                f"direction={self.direction!r} is unknown; choose one of {DIRECTIONS}."
-            )
-        threshold = self.threshold
-        if threshold is not None and (
-            not isinstance(threshold, Real) or isinstance(threshold, bool)
-            or not np.isfinite(threshold)
-        ):
-            raise ValueError(f"threshold must be a finite number or None, got {threshold!r}.")
-        steps = n if self.max_steps is None else min(n, _check_int(self.max_steps, "max_steps"))
+        """The number of steps ``max_steps`` and ``budget`` allow."""
+        steps = n if self.max_steps is None else min(n, int(self.max_steps))
         if self.budget is None:
             return steps
-        budget = _check_int(self.budget, "budget")
+        budget = int(self.budget)
         if budget < n + 1:
             raise ValueError(
                 f"budget={budget} cannot pay for one greedy step with {n} components: it "
@@ -281,7 +285,3 @@ def _gains(previous: float, values: np.ndarray, direction: str) -> np.ndarray:
     return np.abs(values - previous)
 
 
-def _check_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1 or None, got {value!r}.")
-    return int(value)
