@@ -625,7 +625,8 @@ def _check_keep_probabilities(X: np.ndarray) -> np.ndarray:
         row, col = np.argwhere(bad)[0]
         raise ValueError(
             f"masks must hold values in [0, 1] (1 = kept, 0 = ablated); found "
-            f"{X[row, col].item()!r} at row {row}, column {col} ({int(bad.sum())} entries in all). "
+            f"{X[row, col].item()!r} at row {row}, column {col} (entries out of range: "
+            f"{int(bad.sum())}). "
             "Binarise them first, e.g. (X > 0.5).astype(int)."
         )
     return X
