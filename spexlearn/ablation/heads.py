@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..lm import model_key
 from ._base import Ablation
 
 __all__ = ["HeadAblation"]
@@ -78,7 +79,8 @@ class HeadAblation(Ablation):
         return targets
 
     def _fingerprint(self) -> dict:
-        return {"kind": "heads", "model": self.lm.name, "prompts": self.prompts,
+        # The model's whole identity: system prompt, chat template, weights' content.
+        return {"kind": "heads", "model": model_key(self.lm), "prompts": self.prompts,
                 "targets": self.targets, "heads": self.heads}
 
     def _evaluate(self, masks: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..lm import model_key
 from ..segment import UNITS, rebuild, segment
 from ._base import Ablation
 
@@ -135,7 +136,9 @@ class TextAblation(Ablation):
 
     # ------------------------------------------------------------- values
     def _fingerprint(self) -> dict:
-        return {"kind": "text", "model": self.lm.name, "text": self.text, "unit": self.unit,
+        # The model's whole identity: system prompt, chat template, weights' content.
+        return {"kind": "text", "model": model_key(self.lm), "text": self.text,
+                "unit": self.unit,
                 "template": self.template, "mask": self.mask, "placeholder": self.placeholder,
                 "targets": self._targets, "weights": self._weights.tolist()}
 

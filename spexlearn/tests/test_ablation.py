@@ -441,3 +441,81 @@ def test_data_ablation_cache_key_depends_on_content_only(tmp_path):
     rerun = build(cache=tmp_path / "data.cache")
     rerun(masks)  # used to be refused: "written for another value function"
     assert rerun.n_evaluated_ == 0
+
+
+def _chat_lm(**settings):
+    """The fake LM with a language model's chat settings (and files, if given)."""
+    from types import SimpleNamespace
+
+    from spexlearn.tests._fake_lm import WordLM
+
+    lm = WordLM()
+    lm.chat = settings.get("chat", True)
+    lm.system_prompt = settings.get("system_prompt")
+    lm.tokenizer = SimpleNamespace(chat_template=settings.get("template", "<u>{{ m }}</u>"))
+    lm._source = settings.get("source")
+    return lm
+
+
+def test_text_cache_key_covers_the_chat_formatting(tmp_path):
+    from spexlearn.ablation import TextAblation
+
+    base = dict(text="not bad at all", target="positive", progress=False)
+    variants = [{}, {"system_prompt": "Be terse."}, {"system_prompt": "Be kind."},
+                {"chat": False}, {"template": "<user>{{ m }}</user>"}]
+    keys = {TextAblation(_chat_lm(**change), **base).fingerprint() for change in variants}
+    assert len(keys) == len(variants)
+    path, masks = tmp_path / "values.cache", _masks(4, 5)
+    TextAblation(_chat_lm(system_prompt="Be terse."), cache=path, **base)(masks)
+    with pytest.raises(ValueError, match="written for another value function"):
+        TextAblation(_chat_lm(system_prompt="Be kind."), cache=path, **base)(masks)
+
+
+def test_text_cache_key_covers_new_weights_at_the_same_path(tmp_path):
+    import os
+
+    from spexlearn.ablation import TextAblation
+
+    rng = np.random.default_rng(0)
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.parent.mkdir()
+    (weights.parent / "config.json").write_text('{"model_type": "llama"}')
+    weights.write_bytes(rng.bytes(3 << 20))
+    stamp = weights.stat().st_mtime_ns
+
+    def key():
+        lm = _chat_lm(source=(str(weights.parent), None))
+        return TextAblation(lm, "not bad at all", target="positive", progress=False).fingerprint()
+
+    first = key()
+    assert key() == first
+    weights.write_bytes(rng.bytes(3 << 20))  # a new fine-tune: same size, same time stamp
+    os.utime(weights, ns=(stamp, stamp))
+    assert key() != first
+
+
+def test_head_cache_key_covers_the_weights_in_memory_and_the_system_prompt():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from spexlearn.ablation import HeadAblation
+
+    config = transformers.LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
+                                      num_hidden_layers=2, num_attention_heads=2,
+                                      num_key_value_heads=2, max_position_embeddings=64)
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config).eval()
+
+    def key(**settings):
+        lm = _chat_lm(**settings)
+        lm.model = model
+        return HeadAblation(lm, ["the capital of france"], ["paris"], heads=[(0, 0), (1, 1)],
+                            progress=False).fingerprint()
+
+    first = key()
+    assert key(system_prompt="Answer in French.") != first
+    weight = model.model.layers[1].self_attn.o_proj.weight
+    with torch.no_grad():
+        weight.mul_(2.0)
+        assert key() != first  # weights edited in memory, nothing on disk
+        weight.div_(2.0)
+    assert key() == first
