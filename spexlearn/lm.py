@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,10 +80,14 @@ def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None,
         torch CPU threads (None: leave torch's setting).
     device : str, default="cpu"
         torch device to run on ("cpu", "cuda", "cuda:1", "mps", ...).
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    Raises
+    ------
+    ValueError
+        If the folder's ``config.json`` or ``tokenizer_config.json`` names code of its own
+        (``auto_map``): such a model is refused before anything is imported, and the user
+        is never asked. Models and tokenizers load with ``trust_remote_code=False``.
+    """
     path = Path(path)
     if path.is_file() and path.suffix == ".gguf" and gguf_file is None:
         path, gguf_file = path.parent, path.name
@@ -91,16 +96,38 @@ def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None,
             f"no model at {path}: pass a local transformers model directory or a .gguf "
             "file (models are never downloaded here)."
         )
+    _refuse_own_code(path)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     if threads is not None:
         torch.set_num_threads(int(threads))
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     # Offline by construction: a path never reaches a hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    tokenizer = AutoTokenizer.from_pretrained(path, **extra)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **extra)
+    # Never a model's own code, and never a question about it (transformers asks
+    # "run the custom code? [y/N]" when this is left unset).
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **extra)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
+                                                 trust_remote_code=False, **extra)
     lm = LanguageModel(model.to(device).eval(), tokenizer)
     lm._source = (str(path), gguf_file)
     return lm
+
+
+def _refuse_own_code(folder: Path) -> None:
+    """Refuse a model folder whose configuration points at Python code of its own."""
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            config = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # absent or unreadable: transformers reports it, running nothing
+        if isinstance(config, dict) and "auto_map" in config:
+            raise ValueError(
+                f"the model folder {folder} ships its own Python code (\"auto_map\" in "
+                f"{name}), and spexlearn never runs a model's own code: use a model whose "
+                "architecture transformers implements (or its .gguf file)."
+            )
 
 
 class LanguageModel:

