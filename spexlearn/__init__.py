@@ -5,14 +5,23 @@ SPEX and ProxySPEX as scikit-learn estimators: they query a value function on ma
 landscape, and report the interactions among components.
 """
 
-from ._base import LowFaithfulnessWarning
-from ._greedy import GreedyAblationExplainer
-from ._proxy_spex import ProxySPEXExplainer
-from ._spex import SPEXExplainer
-from .interactions import Interactions
-from .spectral import SparseSpectrum
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0.dev0"
+
+# The public names load on first use (PEP 562): ``import spexlearn`` stays cheap, so the
+# ``spexlearn`` command reaches its Ctrl-C handler before numpy and scikit-learn load.
+_EXPORTS = {
+    "GreedyAblationExplainer": "._greedy",
+    "Interactions": ".interactions",
+    "LowFaithfulnessWarning": "._base",
+    "ProxySPEXExplainer": "._proxy_spex",
+    "SPEXExplainer": "._spex",
+    "SparseSpectrum": ".spectral",
+}
 
 __all__ = [
     "GreedyAblationExplainer",
@@ -23,3 +32,23 @@ __all__ = [
     "SparseSpectrum",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from ._base import LowFaithfulnessWarning
+    from ._greedy import GreedyAblationExplainer
+    from ._proxy_spex import ProxySPEXExplainer
+    from ._spex import SPEXExplainer
+    from .interactions import Interactions
+    from .spectral import SparseSpectrum
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
