@@ -1,23 +1,29 @@
-"""The ``spexlearn`` command line: explain a language model's answer from the shell."""
+"""The ``spexlearn`` command line: explain a language model's answer from the shell.
+
+Only the standard library is imported at module level: numpy, the explainers and torch
+load inside ``main``, where a Ctrl-C is reported in one line instead of a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
-
-import numpy as np
-
-from .segment import UNITS, segment
-from .spectral import INDICES
 
 __all__ = ["main", "main_exit"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MISSING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 METHODS = ("proxyspex", "spex", "greedy")
+# numpy's random seeds are 32-bit.
+MAX_SEED = 2**32 - 1
+# Up to this many components, a budget can cover all 2^n masks (the CLI then queries all).
+MAX_EXACT_COMPONENTS = 30
 
 EPILOG = """\
 examples:
@@ -32,9 +38,10 @@ The value of a mask is the log-probability of the target answer (default: the mo
 own answer to the full text) with only the kept components in the prompt; with --versus
 it is log p(target) - log p(versus).
 
-exit codes: 0 done, 1 the explanation failed (the message says why), 2 bad arguments or
-input, 3 a missing optional dependency or model, 130 interrupted (with --cache, a rerun
-resumes where it stopped).
+exit codes: 0 done; 1 the explanation failed (the message says why); 2 bad arguments or
+input (also: a budget the explainer refuses, a text longer than the model's context, a
+--device that is not available), fixed by changing the command; 3 a missing optional
+dependency or model; 130 interrupted (with --cache, a rerun resumes where it stopped).
 """
 
 
@@ -44,23 +51,59 @@ class InputError(ValueError):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    args = None
+    try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        with _warnings_as_lines():
+            return _run(args)
+    except KeyboardInterrupt:
+        # Also while the explainers, torch or the model are still being imported.
+        return _interrupted(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; every failure becomes one line on stderr and an exit code."""
+    import zipfile  # here, not at the top: the less before main, the less a Ctrl-C misses
+
     try:
         return args.run(args)
     except InputError as error:
         return _fail(f"{error}", EXIT_USAGE, args)
     except (ImportError, FileNotFoundError) as error:
         return _fail(f"{error}", EXIT_MISSING, args)
-    except KeyboardInterrupt:
-        resume = " (rerun with the same --cache to resume)" if args.cache else ""
-        print(f"\nspexlearn: interrupted{resume}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except MemoryError as error:
+        return _fail(_out_of_memory(error), EXIT_ERROR, args)
+    except (zipfile.BadZipFile, EOFError) as error:
+        return _fail(_corrupt_file(error), EXIT_ERROR, args)
     except (ValueError, TypeError, RuntimeError, OSError) as error:
         return _fail(f"{error}", EXIT_ERROR, args)
+    except Exception as error:
+        # The last line of defence: a bug must not end in a raw traceback either.
+        return _fail(_unexpected(error), EXIT_ERROR, args)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """spexlearn's warnings as one ``spexlearn: warning:`` line each, instead of Python's
+    ``file:line: UserWarning`` and a line of our source; other libraries' as they are."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if os.path.abspath(filename).startswith(package + os.sep):
+            print(f"spexlearn: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 def _fail(message: str, code: int, args: argparse.Namespace) -> int:
@@ -68,6 +111,45 @@ def _fail(message: str, code: int, args: argparse.Namespace) -> int:
         raise
     print(f"spexlearn: error: {message}", file=sys.stderr)
     return code
+
+
+def _interrupted(args: argparse.Namespace | None) -> int:
+    resume = " (rerun with the same --cache to resume)" if getattr(args, "cache", None) else ""
+    print(f"\nspexlearn: interrupted{resume}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _out_of_memory(error: MemoryError) -> str:
+    details = f" ({error})" if str(error) else ""
+    return (f"out of memory{details}: lower --budget, --holdout or --max-order, or free "
+            "memory.")
+
+
+def _corrupt_file(error: Exception) -> str:
+    """Say which cached file could not be read: numpy's error does not name it."""
+    path = _npz_path_in(error.__traceback__)
+    what = f"the cached file {path}" if path else "a cached file"
+    fix = ("delete it" if path else "delete the bch folder of SPEX's cached codes (under "
+           "$SPEXLEARN_CACHE_DIR, else ~/.cache/spexlearn)")
+    return (f"{what} is corrupt or cut short ({type(error).__name__}: {error}): {fix} "
+            "and rerun; the codes are rebuilt.")
+
+
+def _npz_path_in(tb) -> str | None:
+    """The innermost ``.npz`` path among the failing frames' variables, if any."""
+    import traceback
+
+    found = None
+    for frame, _ in traceback.walk_tb(tb):
+        for local in frame.f_locals.values():
+            if isinstance(local, (str, os.PathLike)) and os.fspath(local).endswith(".npz"):
+                found = os.fspath(local)
+    return found
+
+
+def _unexpected(error: Exception) -> str:
+    return (f"unexpected {type(error).__name__}: {error}. This is a bug in spexlearn: rerun "
+            "with --traceback and report the output.")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,16 +172,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
+    from .segment import UNITS
+    from .spectral import INDICES
+
     source = p.add_argument_group("input")
     source.add_argument("text", nargs="?", help="the text to explain ('-' or absent: stdin)")
-    source.add_argument("--file", type=Path, help="read the text from this file")
+    source.add_argument("--file", type=Path, help="read the text from this UTF-8 file")
     source.add_argument("--unit", choices=UNITS, default="word",
                         help="what one component is (default: word)")
     prompt = source.add_mutually_exclusive_group()
     prompt.add_argument("--question", help="a fixed question or instruction after the text")
     prompt.add_argument("--template", help="the full prompt, with {text} where the text goes")
-    source.add_argument("--target", help="the answer to score (default: the model's own)")
-    source.add_argument("--versus", help="a second answer: score log p(target) - log p(versus)")
+    source.add_argument("--target", type=_answer,
+                        help="the answer to score (default: the model's own)")
+    source.add_argument("--versus", type=_answer,
+                        help="a second answer: score log p(target) - log p(versus)")
     source.add_argument("--mask", choices=("remove", "token"), default="remove",
                         help="delete ablated parts, or replace them with --placeholder")
     source.add_argument("--placeholder", default="...", help="text for --mask token")
@@ -107,46 +194,67 @@ def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
     method = p.add_argument_group("method")
     method.add_argument("--method", choices=METHODS, default="proxyspex",
                         help="explainer (default: proxyspex)")
-    method.add_argument("--budget", type=_positive_int, default=1000,
+    method.add_argument("--budget", type=_whole_number(1, 1000), default=1000,
                         help="model queries to spend (default: 1000)")
-    method.add_argument("--max-order", type=_positive_int, default=3,
+    method.add_argument("--max-order", type=_whole_number(1, 3), default=3,
                         help="largest interaction order (default: 3)")
-    method.add_argument("--holdout", type=_non_negative_int, default=100,
+    method.add_argument("--holdout", type=_whole_number(0, 100), default=100,
                         help="extra random masks to measure faithfulness R² on (default: 100; "
-                        "0 skips)")
-    method.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+                        "0 skips; none when every mask is queried)")
+    method.add_argument("--seed", type=_whole_number(0, 0, MAX_SEED), default=0,
+                        help=f"random seed, 0 to {MAX_SEED} (default: 0)")
     method.add_argument("--model", type=Path,
                         help="a local transformers model directory or .gguf file (default: "
                         "the embedded SmolLM2-135M-Instruct)")
-    method.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    method.add_argument("--device", default="cpu",
+                        help="torch device: cpu, cuda, cuda:N or mps (default: cpu)")
     method.add_argument("--cache", type=Path,
                         help="directory keeping every model answer; a rerun queries nothing twice")
 
     output = p.add_argument_group("output")
     output.add_argument("--index", choices=INDICES, default="mobius",
                         help="interaction index to report (default: mobius)")
-    output.add_argument("--top", type=_positive_int, default=10,
+    output.add_argument("--top", type=_whole_number(1, 10), default=10,
                         help="interactions to show (default: 10)")
     output.add_argument("--json", action="store_true", help="print JSON instead of a table")
     output.add_argument("--report", type=Path, metavar="FILE.html",
                         help="also write a self-contained HTML report (text shaded by "
                         "effect, interactions on click, plots)")
-    output.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    output.add_argument("--quiet", action="store_true",
+                        help="no progress on stderr (nor the model's loading bars)")
     output.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _whole_number(minimum: int, example: int, maximum: int | None = None):
+    """An argparse type for whole numbers in a range, whose errors say what to give.
+
+    argparse prefixes the message with the option (``argument --budget: ...``); a bare
+    ``int`` would say ``invalid int value``, the name of a helper even less.
+    """
+    wanted = {0: "0 or a positive integer", 1: "a positive integer"}.get(minimum)
+    if maximum is not None or wanted is None:
+        wanted = f"a whole number from {minimum} to {maximum}"
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number; give {wanted} such as {example}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}; for example "
+                                             f"{example}")
+        return value
+
+    return whole_number
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+def _answer(text: str) -> str:
+    """An argparse type for --target and --versus: an answer to score, not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the answer is empty; give the answer text to score, such as positive")
+    return text
 
 
 def _version() -> str:
@@ -157,6 +265,8 @@ def _version() -> str:
 
 # ------------------------------------------------------------------ explain
 def run_explain(args: argparse.Namespace) -> int:
+    from .segment import segment
+
     text = read_text(args.text, args.file)
     template = prompt_template(args.question, args.template)
     if args.versus is not None and args.target is None:
@@ -170,8 +280,9 @@ def run_explain(args: argparse.Namespace) -> int:
             f"the text has {n_parts} {args.unit}: there is nothing to interact; "
             "give a longer text or a finer --unit."
         )
+    _check_device(args.device)
     _progress(args, "loading the model...")
-    lm = _load_model(args.model, args.device)
+    lm = _loaded_model(args)
     value = _text_ablation(lm, text, template, args)
     _progress(args, f"{value.n_components} {args.unit}s; target: {value.target_text_!r}")
     start = time.perf_counter()
@@ -192,14 +303,27 @@ def read_text(text: str | None, file: Path | None) -> str:
     if file is not None:
         if not file.is_file():
             raise InputError(f"--file {file}: no such file.")
-        text = file.read_text(encoding="utf-8")
+        text = _utf8(f"--file {file}", file.read_bytes)
     elif text is None or text == "-":
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("no text: pass it as an argument, with --file, or on stdin.")
-        text = sys.stdin.read()
+        stdin = getattr(sys.stdin, "buffer", None)
+        text = _utf8("standard input", stdin.read) if stdin else sys.stdin.read()
     if not text.strip():
         raise InputError("the text is empty: give a text with at least one word.")
     return text.strip()
+
+
+def _utf8(source: str, read) -> str:
+    """The bytes that ``read()`` returns, decoded as UTF-8, whatever the locale says."""
+    data = read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{source} is not UTF-8 text (byte 0x{data[error.start]:02x} at position "
+            f"{error.start}): convert it first, e.g. iconv -f latin1 -t utf-8."
+        ) from None
 
 
 def prompt_template(question: str | None, template: str | None) -> str:
@@ -210,6 +334,16 @@ def prompt_template(question: str | None, template: str | None) -> str:
     return "{text}" if not question else "{text}\n" + question
 
 
+def _loaded_model(args: argparse.Namespace):
+    """The model; under --quiet, without the bars that loading it draws."""
+    if not args.quiet:
+        return _load_model(args.model, args.device)
+    # transformers draws its GGUF-conversion and weight-loading bars with tqdm, which
+    # writes to the sys.stderr of the moment; errors still surface as exceptions.
+    with contextlib.redirect_stderr(io.StringIO()):
+        return _load_model(args.model, args.device)
+
+
 def _load_model(path: Path | None, device: str):
     from .lm import load_default_lm, load_lm
 
@@ -218,42 +352,105 @@ def _load_model(path: Path | None, device: str):
     return load_lm(path, device=device)
 
 
+def _check_device(device: str) -> None:
+    """Refuse a device torch cannot use before the model loads, not after it."""
+    if device == "cpu":
+        return  # always there: no need to import torch to know
+    import torch
+
+    try:
+        kind = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise InputError(f"--device {device!r} is not a torch device ({error}); use cpu, "
+                         "cuda, cuda:N or mps.") from None
+    if kind.type == "cuda":
+        _check_cuda(torch, device, kind.index)
+    elif kind.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {device}: MPS (an Apple GPU) is not available here; "
+                         "use --device cpu.")
+
+
+def _check_cuda(torch, device: str, index: int | None) -> None:
+    if not torch.cuda.is_available():
+        why = ("this torch was built without CUDA" if torch.version.cuda is None
+               else "torch finds no CUDA GPU")
+        raise InputError(f"--device {device}: CUDA is not available ({why}); use --device "
+                         "cpu, or run on a machine with a GPU and a CUDA build of torch.")
+    count = torch.cuda.device_count()
+    if index is not None and index >= count:
+        raise InputError(f"--device {device}: this machine has {count} CUDA device(s), "
+                         f"cuda:0 to cuda:{count - 1}; pick one of them.")
+
+
 def _text_ablation(lm, text: str, template: str, args: argparse.Namespace):
     from .ablation import TextAblation
 
     target = args.target if args.versus is None else (args.target, args.versus)
-    value = TextAblation(lm, text, unit=args.unit, template=template, target=target,
-                         mask=args.mask, placeholder=args.placeholder,
-                         progress=not args.quiet)
+    try:
+        value = TextAblation(lm, text, unit=args.unit, template=template, target=target,
+                             mask=args.mask, placeholder=args.placeholder,
+                             progress=not args.quiet)
+    except ValueError as error:
+        # Refused before any query: the input is at fault (a prompt longer than the
+        # model's context, an empty target or greedy answer), not the explanation.
+        raise InputError(f"{error}") from error
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
         value.cache = args.cache / f"{value.fingerprint()}.cache"
     return value
 
 
+class _Queries:
+    """The value function, noting whether the explainer has queried it yet.
+
+    An explainer checks its settings (the budget's minimum, the memory a fit needs)
+    before its first query, so what it refuses then is an argument to change (exit 2);
+    what fails after that is the explanation itself (exit 1).
+    """
+
+    def __init__(self, value):
+        self.value = value
+        self.started = False
+
+    def __call__(self, masks):
+        self.started = True
+        return self.value(masks)
+
+
+def _fit(explainer, queries: _Queries):
+    try:
+        return explainer.fit()
+    except (ValueError, MemoryError) as error:
+        if queries.started:
+            raise
+        raise InputError(f"{error}") from error
+
+
 def _run_explainer(value, args: argparse.Namespace) -> dict:
+    import numpy as np
+
     from . import ProxySPEXExplainer, SPEXExplainer
 
+    n = value.n_components
     budget = args.budget
-    if value.n_components <= 30 and budget > 2**value.n_components:
-        budget = 2**value.n_components
+    if n <= MAX_EXACT_COMPONENTS and budget > 2**n:
+        budget = 2**n
         _progress(args, f"budget {args.budget} > the {budget} possible masks: querying all")
-    if args.method == "spex":
-        explainer = SPEXExplainer(value, budget=budget, max_order=args.max_order,
-                                  random_state=args.seed)
-    else:
-        explainer = ProxySPEXExplainer(value, budget=budget, max_order=args.max_order,
-                                       random_state=args.seed)
-    explainer.fit()
+    kind = SPEXExplainer if args.method == "spex" else ProxySPEXExplainer
+    queries = _Queries(value)
+    explainer = _fit(kind(queries, components=value.component_names, budget=budget,
+                          max_order=args.max_order, random_state=args.seed), queries)
     _progress(args, f"{explainer.n_queries_} queries; {len(explainer.interactions_)} terms")
+    exact = _every_mask_queried(explainer, n)
     result = {"components": value.component_names, "queries": explainer.n_queries_,
-              "full_value": float(value(np.ones((1, value.n_components)))[0]),
+              "full_value": float(value(np.ones((1, n)))[0]), "exact": exact,
+              "max_order": args.max_order,
               "faithfulness_estimate": explainer.faithfulness_,
               "faithfulness_estimate_method": explainer.faithfulness_method_,
               "surrogate": explainer.selected_surrogate_}
-    if args.holdout:
-        held_out = np.random.default_rng(args.seed + 1).integers(
-            0, 2, size=(args.holdout, value.n_components))
+    # With every mask queried no mask is left to hold out: the fit's R² is over all.
+    if args.holdout and not exact:
+        held_out = np.random.default_rng(args.seed + 1).integers(0, 2, size=(args.holdout, n))
         result["faithfulness_r2"] = float(explainer.score(held_out, value(held_out)))
         result["holdout"] = args.holdout
     if args.report is not None:
@@ -261,7 +458,7 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
 
         path = write_report(args.report, explainer, value, index=args.index, top=args.top,
                             faithfulness=result.get("faithfulness_r2"),
-                            holdout=args.holdout)
+                            holdout=result.get("holdout"))
         _progress(args, f"report written to {path}")
         result["report"] = str(path)
     interactions = explainer.interactions(index=args.index, order=args.max_order)
@@ -274,12 +471,18 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
     return result
 
 
+def _every_mask_queried(explainer, n: int) -> bool:
+    return n <= MAX_EXACT_COMPONENTS and explainer.n_queries_ >= 2**n
+
+
 def _run_greedy(value, args: argparse.Namespace) -> dict:
     from . import GreedyAblationExplainer
 
     # With a label contrast, stop at the smallest set found that flips the label.
     threshold = 0.0 if args.versus is not None else None
-    explainer = GreedyAblationExplainer(value, budget=args.budget, threshold=threshold).fit()
+    queries = _Queries(value)
+    explainer = _fit(GreedyAblationExplainer(queries, components=value.component_names,
+                                             budget=args.budget, threshold=threshold), queries)
     steps = [
         {"components": [int(c)], "text": [value.component_names[c]], "value": float(v),
          "gain": float(g)}
@@ -296,6 +499,8 @@ def _progress(args: argparse.Namespace, message: str) -> None:
 
 
 def _json_default(value):
+    import numpy as np
+
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
@@ -308,7 +513,7 @@ def _table(result: dict) -> str:
     lines = [
         f"model: {result['model']}",
         f"target: {target}   value with every {result['unit']} kept: "
-        f"{result['full_value']:+.3f}",
+        f"{_number(result['full_value'])}",
         f"{result['method']}: {result['queries']} queries in {result['seconds']:.0f} s",
         *_faithfulness_lines(result),
         "",
@@ -318,16 +523,25 @@ def _table(result: dict) -> str:
     lines.append(f"{header[0]:>4}  {header[1]:>11}  {header[2]:>6}  components")
     width = _terminal_width() - 30
     for rank, row in enumerate(result["interactions"], 1):
-        third = f"{row['gain']:+6.3f}" if greedy else f"{len(row['components']):>6}"
-        lines.append(f"{rank:>4}  {row['value']:>+11.3f}  {third}  "
+        third = _number(row["gain"], 6) if greedy else f"{len(row['components']):>6}"
+        lines.append(f"{rank:>4}  {_number(row['value'], 11)}  {third}  "
                      f"{_components_text(row['text'], width)}")
     if not result["interactions"]:
         lines.append("      (no interaction found)")
     return "\n".join(lines)
 
 
+def _number(value: float, width: int = 0) -> str:
+    """Three decimals, or three significant digits where that would run past a line."""
+    text = f"{value:+.3f}" if abs(value) < 1e6 else f"{value:+.3g}"
+    return f"{text:>{width}}"
+
+
 def _faithfulness_lines(result: dict) -> list[str]:
-    """How far to trust the explanation: the estimate from the queries, and the check."""
+    """How far to trust the explanation: exact, or the estimate from the queries and the
+    check on fresh masks."""
+    if result.get("exact"):
+        return [_exact_line(result)]
     lines = []
     if "faithfulness_estimate" in result:
         lines.append(
@@ -339,6 +553,16 @@ def _faithfulness_lines(result: dict) -> list[str]:
         lines.append(f"faithfulness R² {result['faithfulness_r2']:.3f} measured on "
                      f"{result['holdout']} fresh random masks")
     return lines
+
+
+def _exact_line(result: dict) -> str:
+    n = len(result["components"])
+    r2 = result["faithfulness_estimate"]
+    line = (f"exact: every one of the 2^{n} = {2**n} masks was queried (none left to hold "
+            f"out); R² {r2:.3f} over all of them")
+    if r2 < 1 - 1e-9:
+        line += f" (the rest lies in terms above --max-order {result['max_order']})"
+    return line
 
 
 def _components_text(parts: list[str], width: int) -> str:

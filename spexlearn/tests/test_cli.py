@@ -82,7 +82,8 @@ def test_cache_directory_makes_a_rerun_query_nothing(lm, capsys, tmp_path):
     first = lm.n_scored
     code, _, _ = run(args, capsys)
     assert code == 0 and lm.n_scored == first
-    assert len(list((tmp_path / "c").iterdir())) == 1
+    # One cache file (a lock file may lie beside it).
+    assert len(list((tmp_path / "c").glob("*.cache"))) == 1
 
 
 @pytest.mark.parametrize(
@@ -120,9 +121,30 @@ def test_missing_model_exits_3(capsys, tmp_path):
     assert code == 3 and "no model at" in err
 
 
-def test_budget_too_small_is_an_explainer_error(lm, capsys):
-    code, _, err = run([TEXT, "--method", "greedy", "--budget", "3"], capsys)
-    assert code == 1 and "budget" in err
+@pytest.mark.parametrize("method", ["proxyspex", "spex"])
+def test_every_mask_queried_is_called_exact_not_held_out(lm, capsys, method):
+    # 10 words and a budget above their 2^10 = 1024 masks: every mask is queried, so no
+    # mask is left to hold out and no "fresh" masks exist.
+    args = [TEXT, "--question", QUESTION, "--budget", "2000", "--method", method]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    assert ("exact: every one of the 2^10 = 1024 masks was queried (none left to hold "
+            "out); R² 1.000 over all of them") in out
+    assert "fresh" not in out and "estimated" not in out
+    code, out, _ = run([*args, "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["exact"] is True and result["queries"] == 1024
+    assert "faithfulness_r2" not in result and "holdout" not in result
+    # Below order 2 the exact transform leaves "not" x "bad" out, and says so.
+    code, out, _ = run([*args, "--max-order", "1"], capsys)
+    assert code == 0 and "R² 1.000" not in out
+    assert "over all of them (the rest lies in terms above --max-order 1)" in out
+
+
+def test_a_sample_of_the_masks_is_not_called_exact(lm, capsys):
+    code, out, _ = run([TEXT, "--budget", "300", "--json", "--quiet"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["exact"] is False and result["holdout"] == 100
 
 
 def test_constant_value_is_reported_not_crashed(lm, capsys, tmp_path):
