@@ -128,6 +128,8 @@ def _out_of_memory(error: MemoryError) -> str:
 def _corrupt_file(error: Exception) -> str:
     """Say which cached file could not be read: numpy's error does not name it."""
     path = _npz_path_in(error.__traceback__)
+    if path is None and isinstance(error, EOFError):
+        return _unexpected(error)  # not from a file we know of (input() at end of stdin?)
     what = f"the cached file {path}" if path else "a cached file"
     fix = ("delete it" if path else "delete the bch folder of SPEX's cached codes (under "
            "$SPEXLEARN_CACHE_DIR, else ~/.cache/spexlearn)")
@@ -142,8 +144,8 @@ def _npz_path_in(tb) -> str | None:
     found = None
     for frame, _ in traceback.walk_tb(tb):
         for local in frame.f_locals.values():
-            if isinstance(local, (str, os.PathLike)) and os.fspath(local).endswith(".npz"):
-                found = os.fspath(local)
+            if isinstance(local, (str, Path)) and str(local).endswith(".npz"):
+                found = str(local)
     return found
 
 

@@ -107,6 +107,18 @@ def test_device_without_cuda_is_refused_before_the_model_loads(monkeypatch, caps
     assert code == 2 and "'gpu' is not a torch device" in err
 
 
+def test_an_available_cuda_device_passes_and_a_missing_index_is_refused(lm, monkeypatch,
+                                                                          capsys):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    code, _, err = run([TEXT, "--device", "cuda:3", "--quiet"], capsys)
+    assert code == 2 and "--device cuda:3: this machine has 1 CUDA device(s), cuda:0 to " \
+                         "cuda:0; pick one of them." in err
+    code, _, err = run([TEXT, "--device", "cuda:0", "--budget", "100", "--quiet"], capsys)
+    assert code == 0, err  # the (fake) model loads on it
+
+
 @pytest.mark.parametrize(("content", "error"), [(b"PK\x03\x04 cut", "BadZipFile"),
                                                 (b"", "EOFError")])
 def test_corrupt_cached_file_is_named(lm, capsys, monkeypatch, tmp_path, content, error):
@@ -154,6 +166,17 @@ def test_huge_values_print_in_scientific_notation(monkeypatch, capsys):
     assert "value with every word kept: +2.5e+160" in out
     assert "+2e+160       2  'not' × 'bad'" in out
     assert max(len(line) for line in out.splitlines()) < 200
+
+
+def test_an_end_of_file_from_elsewhere_is_not_called_a_corrupt_cache(lm, capsys,
+                                                                    monkeypatch):
+    def reads_past_the_end(value, args):
+        raise EOFError("EOF when reading a line")
+
+    monkeypatch.setattr(_cli, "_run_explainer", reads_past_the_end)
+    code, _, err = run([TEXT, "--quiet"], capsys)
+    assert code == 1 and "unexpected EOFError: EOF when reading a line" in err
+    assert "cached" not in err
 
 
 def test_an_unexpected_error_asks_for_a_report(lm, capsys, monkeypatch):
