@@ -245,7 +245,8 @@ def worker(args) -> None:
     import numpy as np  # noqa: F401  (imports belong to start-up)
     from sklearn.metrics import r2_score
 
-    import spexlearn  # noqa: F401
+    # The package's names load on first use: start-up includes the explainers' import.
+    from spexlearn import ProxySPEXExplainer, SPEXExplainer  # noqa: F401
 
     if args.worker == "shapiq":
         import shapiq  # noqa: F401

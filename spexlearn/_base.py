@@ -46,6 +46,8 @@ _MIN_KERNEL_ROWS = 40
 TRUSTED_FAITHFULNESS = 0.5
 # Indices whose values belong to single components (and the empty set).
 FIRST_ORDER_INDICES = ("shapley", "banzhaf")
+# Values beyond these magnitudes are fitted in units of a power of two near their largest.
+_HUGE_VALUE, _TINY_VALUE = 1e100, 1e-100
 # Unexplained share of the variance below which a transform over every mask is exact (the
 # rest is rounding).
 _EXACT_TOLERANCE = 1e-9
@@ -102,8 +104,10 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         )
         # Multi-threaded BLAS on these small matrices is slower than one thread whenever
         # the cores are shared (its workers spin); n_jobs opts into more threads.
+        scale = _power_of_two_scale(y)
         with threadpool_limits(limits=self.n_jobs or 1, user_api="blas"):
-            self.spectrum_ = self._fit_spectrum(X, y, rng)
+            spectrum = self._fit_spectrum(X, y / scale, rng)
+        self.spectrum_ = spectrum.with_coef(spectrum.coef * scale)
         self.noise_std_ = _residual_std(self.spectrum_, X, y, self._n_fitted_terms())
         self.interactions_ = self.interactions()
         self._warn_if_untrusted(X.shape[0])
@@ -513,6 +517,18 @@ def _size(n_bytes: float) -> str:
             return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
         n_bytes /= 1024
     return f"{n_bytes:.1f} TiB"  # pragma: no cover
+
+
+def _power_of_two_scale(y: np.ndarray) -> float:
+    """1.0, or a power of two that brings extreme values (beyond 1e±100) near 1.
+
+    Squared errors of values near 1e155 overflow to inf, and those near 1e-160 vanish; a
+    power of two rescales without any rounding, so the fit is the same one in any units.
+    """
+    largest = float(np.max(np.abs(y))) if len(y) else 0.0
+    if largest == 0.0 or _TINY_VALUE <= largest <= _HUGE_VALUE:
+        return 1.0
+    return float(2.0 ** np.round(np.log2(largest)))
 
 
 def _residual_std(spectrum: SparseSpectrum, X: np.ndarray, y: np.ndarray, n_terms: int) -> float:

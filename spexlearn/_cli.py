@@ -294,7 +294,7 @@ def run_explain(args: argparse.Namespace) -> int:
         result = _run_explainer(value, args)
     result["seconds"] = round(time.perf_counter() - start, 2)
     result.update(model=lm.name, unit=args.unit, target=value.target_text_, method=args.method)
-    print(json.dumps(result, indent=2, default=_json_default) if args.json else _table(result))
+    print(_json_text(result) if args.json else _table(result))
     return EXIT_OK
 
 
@@ -498,6 +498,29 @@ def _run_greedy(value, args: argparse.Namespace) -> dict:
 def _progress(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
         print(f"spexlearn: {message}", file=sys.stderr)
+
+
+def _json_text(result: dict) -> str:
+    """Strict JSON: a NaN or infinite number (a fit on values near 1e300) becomes null,
+    which every JSON reader accepts, where ``NaN`` would break them."""
+    return json.dumps(_finite_or_null(result), indent=2, allow_nan=False,
+                      default=_json_default)
+
+
+def _finite_or_null(value):
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _finite_or_null(value.item())
+    return value
 
 
 def _json_default(value):

@@ -89,7 +89,8 @@ class ProxySPEXExplainer(_BaseExplainer):
     interactions_ : Interactions
         ``spectrum_`` in the requested ``index``.
     proxy_ : regressor
-        The fitted proxy.
+        The fitted proxy (on the values in units of a power of two where they exceed
+        1e100 in magnitude).
     faithfulness_ : float
         How far to trust the fit: an estimate of the surrogate's R² on fresh uniformly
         random masks, from the queried samples alone. Every rung of the ladder (the

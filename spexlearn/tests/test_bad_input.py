@@ -219,3 +219,16 @@ def test_masks_in_fortran_order_or_a_dataframe_fit_like_c_ordered_ones():
             values = None if explainer.value_function else f(masks)
             fitted = explainer.fit(given, values)
             np.testing.assert_allclose(fitted.predict(masks), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", [ProxySPEXExplainer, SPEXExplainer])
+@pytest.mark.parametrize("unit", [1e160, 1e-160])
+def test_values_of_any_magnitude_fit_as_in_plain_units(kind, unit):
+    # Squared errors of values near 1e155 overflowed to inf (an IndexError in the refit).
+    f, _ = make_sparse_function(10, 8, 2, random_state=0)
+    masks = np.random.RandomState(0).randint(0, 2, (600, 10))
+    plain = kind(random_state=0).fit(masks, f(masks))
+    scaled = kind(random_state=0).fit(masks, unit * f(masks))
+    np.testing.assert_allclose(scaled.predict(masks), unit * plain.predict(masks),
+                               rtol=1e-9, atol=1e-9 * unit)
+    assert scaled.faithfulness_ == pytest.approx(plain.faithfulness_, abs=1e-9)

@@ -244,3 +244,17 @@ def test_warnings_are_one_line_each(lm, capsys):
     assert "spexlearn: warning: SPEXExplainer: budget=300 holds only a design" in err
     assert "UserWarning" not in err and "_cli.py" not in err
     assert all(line.startswith("spexlearn: warning: ") for line in err.splitlines())
+
+
+def test_json_is_strict_where_a_number_is_not_finite():
+    import json
+
+    import numpy as np
+
+    from spexlearn._cli import _json_text
+
+    text = _json_text({"faithfulness_estimate": float("nan"), "r2": np.float64(np.inf),
+                       "rows": [{"value": np.float32(1.5)}], "target": ("a", "b")})
+    assert json.loads(text) == {"faithfulness_estimate": None, "r2": None,
+                                "rows": [{"value": 1.5}], "target": ["a", "b"]}
+    assert "NaN" not in text and "Infinity" not in text
