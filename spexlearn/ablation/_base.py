@@ -39,7 +39,9 @@ class Ablation:
     ----------
     cache : str, Path or None
         A file that keeps every computed value. An interrupted run that is started again
-        with the same file queries nothing twice. None: values live in memory only.
+        with the same file queries nothing twice. Any number of runs may share one file
+        at once (processes, threads, objects): none loses or damages another's values,
+        and each takes up what the others computed. None: values live in memory only.
     batch_size : int
         Masks per batch handed to ``_evaluate``.
     progress : bool
