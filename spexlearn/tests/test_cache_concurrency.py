@@ -52,8 +52,8 @@ def _write(cache: str, masks: np.ndarray, start_at: float) -> int:
 
 def _mask_sets(rng: np.random.Generator, n_sets: int) -> list[np.ndarray]:
     # Draws from a small pool, so the sets overlap heavily.
-    pool = rng.integers(0, 2, size=(40, N_COMPONENTS))
-    return [pool[rng.choice(len(pool), size=rng.integers(8, 20), replace=False)]
+    pool = rng.integers(0, 2, size=(32, N_COMPONENTS))
+    return [pool[rng.choice(len(pool), size=rng.integers(6, 16), replace=False)]
             for _ in range(n_sets)]
 
 
@@ -71,7 +71,7 @@ def test_many_writers_lose_nothing_and_a_rerun_queries_nothing(tmp_path):
         for round_ in range(N_ROUNDS):
             cache = str(tmp_path / f"round{round_}.cache")
             sets = _mask_sets(rng, N_PROCESSES + 2)
-            start_at = time.time() + 0.05
+            start_at = time.time() + 0.02
             jobs = pool.starmap_async(
                 _write, [(cache, masks, start_at) for masks in sets[:N_PROCESSES]],
                 chunksize=1,
