@@ -351,7 +351,10 @@ def _load_model(path: Path | None, device: str):
 
     if path is None:
         return load_default_lm(device=device)
-    return load_lm(path, device=device)
+    try:
+        return load_lm(path, device=device)
+    except ValueError as exc:  # the folder given is unusable (e.g. it ships its own code)
+        raise InputError(str(exc)) from exc
 
 
 def _check_device(device: str) -> None:
