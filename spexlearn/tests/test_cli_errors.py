@@ -255,3 +255,12 @@ def test_json_is_strict_where_a_number_is_not_finite():
     assert json.loads(text) == {"faithfulness_estimate": None, "r2": None,
                                 "rows": [{"value": 1.5}], "target": ["a", "b"]}
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_two_words_are_explained_exactly_not_as_no_interaction(lm, capsys):
+    # Four masks and a tree proxy that cannot split them printed "(no interaction found)".
+    code, out, err = run(["not bad", "--target", "positive", "--quiet"], capsys)
+    assert code == 0, err
+    assert "no interaction found" not in out
+    assert "exact: every one of the 2^2 = 4 masks was queried" in out
+    assert "'not' × 'bad'" in out or "'bad'" in out
