@@ -294,7 +294,7 @@ class LanguageModel:
             if len(self._prefix_caches) >= _MAX_PREFIX_CACHES:
                 self._prefix_caches.pop(next(iter(self._prefix_caches)))
             output = self.model(torch.tensor([prefix], device=self.device), use_cache=True)
-            self._prefix_caches[key] = output.past_key_values
+            self._prefix_caches[key] = _returned_cache(output)
         return self._prefix_caches[key]
 
     def _score(self, rows, target, cache, next_tokens=None) -> np.ndarray:
@@ -349,10 +349,26 @@ class LanguageModel:
         logits = self.model(
             input_ids=ids.to(device), attention_mask=attention.to(device),
             position_ids=positions.to(device),
-            past_key_values=past, use_cache=past is not None, logits_to_keep=keep,
+            use_cache=past is not None, logits_to_keep=keep,
+            **{_cache_argument(self.model): past},
         ).logits
         # The last position predicts past the sequence: drop it when scoring a target.
         return logits if keep == 1 else logits[:, :-1, :]
+
+
+def _cache_argument(model) -> str:
+    """The name ``forward`` takes a key-value cache under: ``cache`` from transformers
+    5.24 on (``past_key_values`` is deprecated there, with a warning on every call)."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def _returned_cache(output):
+    """The key-value cache a forward pass returned, under either version's name."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def model_key(lm) -> dict:

@@ -37,3 +37,12 @@ class WordLM:
                 out[r, c] = positive if target == self.encode("positive") else 0.0
         self.n_scored += len(prompts)
         return out
+
+
+def use_word_lm(monkeypatch) -> WordLM:
+    """Make the command line load a fresh :class:`WordLM` instead of the real model."""
+    from spexlearn import _cli
+
+    model = WordLM()
+    monkeypatch.setattr(_cli, "_load_model", lambda path, device: model)
+    return model

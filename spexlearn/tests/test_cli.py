@@ -7,7 +7,7 @@ import pytest
 
 from spexlearn import _cli
 from spexlearn._cli import main
-from spexlearn.tests._fake_lm import WordLM
+from spexlearn.tests._fake_lm import use_word_lm
 
 TEXT = "the film was not bad and the end was wonderful"
 QUESTION = "Positive or negative?"
@@ -15,9 +15,7 @@ QUESTION = "Positive or negative?"
 
 @pytest.fixture
 def lm(monkeypatch):
-    model = WordLM()
-    monkeypatch.setattr(_cli, "_load_model", lambda path, device: model)
-    return model
+    return use_word_lm(monkeypatch)
 
 
 def run(args, capsys):

@@ -11,7 +11,7 @@ import pytest
 
 from spexlearn import _cli
 from spexlearn._cli import main
-from spexlearn.tests._fake_lm import WordLM
+from spexlearn.tests._fake_lm import WordLM, use_word_lm
 
 TEXT = "the film was not bad and the end was wonderful"
 LONG_TEXT = " ".join(f"word{i}" for i in range(73))
@@ -19,9 +19,7 @@ LONG_TEXT = " ".join(f"word{i}" for i in range(73))
 
 @pytest.fixture
 def lm(monkeypatch):
-    model = WordLM()
-    monkeypatch.setattr(_cli, "_load_model", lambda path, device: model)
-    return model
+    return use_word_lm(monkeypatch)
 
 
 def run(args, capsys):
