@@ -57,8 +57,8 @@ REFERENCES = ("shapiq-proxyspex", "shapiq-spex", "shapiq-proxyshap", "shapiq-odd
 OPTIONAL = ("spectralexplain", "contextcite-budget")
 METHODS = (*OURS, *REFERENCES, *OPTIONAL)
 SYNTHETIC = ("synthetic-20", "synthetic-100", "synthetic-500", "synthetic-2000")
-REAL = ("review", "qa", "heads")
-SENTENCE_TASKS = ("qa",)
+REAL = ("review", "review-sentences", "qa", "heads")
+SENTENCE_TASKS = ("qa", "review-sentences")
 EXACT_MAX_N = 14
 # Above this n the references that build every subset up to their order (regression
 # approximators, KernelSHAP-IQ, PolySHAP) or decode with numba-compiled BCH codes run for
@@ -106,6 +106,22 @@ def synthetic_task(n: int) -> Task:
                 truth, "40 Fourier terms of order <= 3, noise sd 5 % of the signal's")
 
 
+# A dense sentence-level task (16 sentences, above the exhaustive limit): every sentence
+# moves the verdict a little, and some cancel.
+LONG_REVIEW = (
+    "I booked this hotel for a week in March. The location is superb, two minutes from the "
+    "old town. Check-in took forty minutes because only one clerk was working. Our room was "
+    "spacious and the bed was comfortable. The bathroom, however, smelled of mould. "
+    "Breakfast was generous, with fresh bread and good coffee. The walls are thin, so we "
+    "heard our neighbours every night. The staff in the restaurant were warm and helpful. "
+    "The pool was closed for repairs, which nobody mentioned when we booked. The views "
+    "from the roof terrace are stunning at sunset. Prices at the bar are outrageous. "
+    "Housekeeping was thorough and friendly. The air conditioning rattled all night. "
+    "The lift was out of order on our last two days. The shuttle to the airport was free "
+    "and on time. Overall, I would stay here again, but only at a discount."
+)
+
+
 def real_task(name: str, lm) -> Task:
     from spexlearn.ablation import HeadAblation, TextAblation
 
@@ -118,6 +134,12 @@ def real_task(name: str, lm) -> Task:
         answers = [plain.generate(p, max_new_tokens=2)[0] for p in module.PROMPTS]
         value = HeadAblation(plain, module.PROMPTS, answers, cache=CACHE / "heads.cache")
         return Task(name, value, value.n_components, None, "270 heads, 6 prompts")
+    if name == "review-sentences":
+        review = _example(examples / "explain_review.py")
+        value = TextAblation(lm, LONG_REVIEW, unit="sentence", template=review.TEMPLATE,
+                             target=("positive", "negative"),
+                             cache=CACHE / "review-sentences.cache")
+        return Task(name, value, value.n_components, None, "16 sentences, label contrast")
     module = _example(examples / ("explain_review.py" if name == "review" else "explain_qa.py"))
     if name == "review":
         value = TextAblation(lm, module.REVIEW, template=module.TEMPLATE,
