@@ -14,10 +14,14 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ._cache_dir import user_cache_dir
 
 __all__ = ["DEFAULT_GGUF", "LanguageModel", "default_gguf_path", "load_default_lm", "load_lm",
            "model_key"]
@@ -107,12 +111,141 @@ def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None,
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # Never a model's own code, and never a question about it (transformers asks
     # "run the custom code? [y/N]" when this is left unset).
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **extra)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
-                                                 trust_remote_code=False, **extra)
+    copy = _dequantized_copy(path, gguf_file) if gguf_file else None
+    model = tokenizer = None
+    if copy is not None and copy.is_dir():
+        model, tokenizer = _load_copy(copy, path / gguf_file)
+    if model is not None:  # named as if loaded from the GGUF file: one cache key for both
+        tokenizer.name_or_path = model.config._name_or_path = str(path)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **extra)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
+                                                     trust_remote_code=False, **extra)
+        if copy is not None:
+            _save_copy(model, tokenizer, copy)
     lm = LanguageModel(model.to(device).eval(), tokenizer)
     lm._source = (str(path), gguf_file)
     return lm
+
+
+def _dequantized_copy(folder: Path, gguf_file: str) -> Path:
+    """Where the float32 copy of a GGUF model lives in the user cache (if it exists).
+
+    De-quantizing the GGUF file takes 20-50 s on 2 cores at every start; the copy, as
+    memory-mapped safetensors, loads in a few seconds. It is keyed by the GGUF file (name,
+    size, modification time, sampled content) and the transformers version that
+    converted it, so a new file or a new conversion makes a new copy.
+    """
+    import transformers
+
+    key = hashlib.sha256(
+        f"{_files_key(str(folder), gguf_file)}\0{transformers.__version__}\0"
+        f"{_COPY_FORMAT}".encode()).hexdigest()[:16]
+    return user_cache_dir() / "models" / f"{Path(gguf_file).stem}-{key}"
+
+
+def _load_copy(copy: Path, source: Path):
+    """``(model, tokenizer)`` from the copy; ``(None, None)`` with a warning naming it
+    when it is damaged (it is then removed, and rebuilt from ``source``)."""
+    import torch
+    from accelerate import init_empty_weights
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        manifest = json.loads((copy / _MANIFEST).read_text(encoding="utf-8"))
+        if manifest != _copy_manifest(copy):
+            raise ValueError("its files differ from the sizes and content it was saved with")
+        tokenizer = AutoTokenizer.from_pretrained(copy, trust_remote_code=False)
+        config = AutoConfig.from_pretrained(copy, trust_remote_code=False)
+        # Parameters on the meta device (buffers such as rotary tables stay real): no
+        # random initialisation of weights that are replaced at once.
+        with init_empty_weights():
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32,
+                                                     trust_remote_code=False)
+        # Cloned into freshly allocated memory: tensors left inside the file's buffer are
+        # not aligned as the kernels' own allocations are, and the matrix products then
+        # differ in the last bits from those of the model loaded from the GGUF file.
+        state = {name: tensor.clone() for name, tensor in load_file(copy / _WEIGHTS).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+        model.tie_weights()
+        untied = [name for name in missing if name not in _tied(model)]
+        if untied or unexpected:
+            raise ValueError(f"weights missing {untied[:3]} or unknown {unexpected[:3]}")
+    except Exception as exc:  # any damage: the GGUF file is the truth, rebuild from it
+        warnings.warn(
+            f"the de-quantized model copy {copy} is damaged ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); it is removed and rebuilt from {source}.",
+            RuntimeWarning, stacklevel=3)
+        shutil.rmtree(copy, ignore_errors=True)
+        return None, None
+    return model, tokenizer
+
+
+def _untied_state(model) -> dict:
+    """The state dict with each shared tensor once, under its first name (the input
+    embedding, whose tie to the output layer ``tie_weights`` restores on loading)."""
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            state[name] = tensor.contiguous()
+    return state
+
+
+def _tied(model) -> set[str]:
+    """Parameters that share another's storage (the output layer tied to the embedding)."""
+    seen, tied = set(), set()
+    for name, tensor in model.state_dict().items():
+        if tensor.data_ptr() in seen:
+            tied.add(name)
+        seen.add(tensor.data_ptr())
+    return tied
+
+
+def _save_copy(model, tokenizer, copy: Path) -> None:
+    """Write the copy whole under another name, then rename it into place: a crash or a
+    second process never leaves half a copy. A failure (disk full, read-only cache)
+    only costs the next start its speed.
+
+    transformers refuses ``save_pretrained`` on a model loaded from GGUF (it counts as
+    quantized, though its weights are float32 by then): the weights go to safetensors
+    directly, and the configuration without its GGUF quantization entry.
+    """
+    from safetensors.torch import save_file
+
+    partial = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
+    try:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (partial / "config.json").write_text(json.dumps(config, indent=1), "utf-8")
+        save_file(_untied_state(model), str(partial / _WEIGHTS))
+        tokenizer.save_pretrained(partial)
+        (partial / _MANIFEST).write_text(json.dumps(_copy_manifest(partial)), "utf-8")
+        os.replace(partial, copy)
+    except Exception as exc:  # best effort: the model in memory is already loaded
+        shutil.rmtree(partial, ignore_errors=True)
+        if not copy.is_dir():  # another process may have put its copy there first
+            warnings.warn(f"could not keep a de-quantized copy of the model in {copy} "
+                          f"({type(exc).__name__}: {exc}); the next start de-quantizes "
+                          "again.", RuntimeWarning, stacklevel=3)
+
+
+def _copy_manifest(copy: Path) -> dict[str, str]:
+    """Each file's SHA-256 (about 0.3 s for the 540 MB of SmolLM2's weights): any flipped
+    bit is found, and a copied cache stays valid (no modification times)."""
+    return {file.name: _sha256(file)
+            for file in sorted(copy.iterdir()) if file.is_file() and file.name != _MANIFEST}
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _refuse_own_code(folder: Path) -> None:
@@ -412,6 +545,8 @@ def _length(tokenizer) -> int | None:
 
 # Sampled bytes per file: its start and end (headers, metadata) and evenly spaced chunks.
 _EDGE_BYTES, _CHUNKS, _CHUNK_BYTES = 1 << 16, 16, 1 << 12
+# The de-quantized copy's layout version, and the file listing its files' digests.
+_COPY_FORMAT, _MANIFEST, _WEIGHTS = 1, "spexlearn-copy.json", "model.safetensors"
 # The files of a model folder that a model or tokenizer loads (not a cache or lock file
 # someone put there, which would change the key on every run).
 _MODEL_FILES = (".json", ".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".txt",

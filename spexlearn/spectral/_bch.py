@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cache_dir import user_cache_dir
+
 __all__ = ["BCHCode", "bch_code", "decode_syndromes", "parity_count", "parity_of_members"]
 
 _CACHE_VERSION = 2
@@ -185,11 +187,7 @@ def _remainder_rows(generator: int, length: int) -> np.ndarray:
 
 
 def _cache_path(m: int, t: int) -> Path:
-    root = os.environ.get("SPEXLEARN_CACHE_DIR")
-    if root is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-        root = os.path.join(base, "spexlearn")
-    return Path(root) / "bch" / f"v{_CACHE_VERSION}-m{m}-t{t}.npz"
+    return user_cache_dir() / "bch" / f"v{_CACHE_VERSION}-m{m}-t{t}.npz"
 
 
 def _read_cache(m: int, t: int) -> tuple[np.ndarray, int, int] | None:

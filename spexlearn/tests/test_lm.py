@@ -203,3 +203,38 @@ def test_models_and_tokenizers_load_with_trust_remote_code_false(tmp_path, monke
         load_lm(tmp_path)
     assert calls["tokenizer"]["trust_remote_code"] is False
     assert calls["model"]["trust_remote_code"] is False
+
+
+def test_the_dequantized_copy_loads_the_same_model_and_a_damaged_one_is_rebuilt(
+        lm, tmp_path, monkeypatch):
+    import transformers
+
+    from spexlearn.lm import model_key
+
+    monkeypatch.setenv("SPEXLEARN_CACHE_DIR", str(tmp_path))
+    first = load_default_lm()  # de-quantizes the GGUF file and keeps a float32 copy
+    (copy,) = (tmp_path / "models").iterdir()
+    prompts = [first.prompt_ids(u) for u in ("Is Paris in France?", "Name a colour.")]
+    targets = [first.encode("Yes"), first.encode("Blue, of course")]
+    expected = first.logprobs(prompts, targets)
+
+    def from_gguf(*args, **kwargs):
+        raise AssertionError("the GGUF file was de-quantized again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_gguf)
+        again = load_default_lm()
+    # The same values to the last bit, and the same cache key: caches serve both.
+    np.testing.assert_array_equal(again.logprobs(prompts, targets), expected)
+    assert model_key(again) == model_key(first) == model_key(lm)
+
+    weights = copy / "model.safetensors"
+    damaged = bytearray(weights.read_bytes())
+    damaged[len(damaged) // 3] ^= 0x10  # one flipped bit in the middle of the weights
+    weights.write_bytes(bytes(damaged))
+    with pytest.warns(RuntimeWarning, match=f"copy {copy} is damaged .* rebuilt from"):
+        rebuilt = load_default_lm()
+    np.testing.assert_array_equal(rebuilt.logprobs(prompts, targets), expected)
+    with monkeypatch.context() as patched:  # and the rebuilt copy is whole again
+        patched.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_gguf)
+        np.testing.assert_array_equal(load_default_lm().logprobs(prompts, targets), expected)
