@@ -293,7 +293,10 @@ def run_explain(args: argparse.Namespace) -> int:
     else:
         result = _run_explainer(value, args)
     result["seconds"] = round(time.perf_counter() - start, 2)
-    result.update(model=lm.name, unit=args.unit, target=value.target_text_, method=args.method)
+    from . import __version__
+
+    result.update(model=lm.name, unit=args.unit, target=value.target_text_, method=args.method,
+                  template=template, spexlearn_version=__version__)
     print(_json_text(result) if args.json else _table(result))
     return EXIT_OK
 
@@ -447,9 +450,14 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
                           max_order=args.max_order, random_state=args.seed), queries)
     _progress(args, f"{explainer.n_queries_} queries; {len(explainer.interactions_)} terms")
     exact = _every_mask_queried(explainer, n)
+    # ProxySPEX's draws start with both (no extra query); elsewhere they cost at most two.
+    ends = value(np.array([np.ones(n), np.zeros(n)], dtype=np.uint8))
+    shapley = explainer.interactions(index="shapley")
     result = {"components": value.component_names, "queries": explainer.n_queries_,
-              "full_value": float(value(np.ones((1, n)))[0]), "exact": exact,
+              "budget": budget, "seed": args.seed,
+              "full_value": float(ends[0]), "empty_value": float(ends[1]), "exact": exact,
               "max_order": args.max_order,
+              "shapley": [shapley[i] for i in range(n)],
               "faithfulness_estimate": explainer.faithfulness_,
               "faithfulness_estimate_method": explainer.faithfulness_method_,
               "surrogate": explainer.selected_surrogate_}

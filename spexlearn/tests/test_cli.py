@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+import spexlearn
 from spexlearn import _cli
 from spexlearn._cli import main
 from spexlearn.tests._fake_lm import use_word_lm
@@ -40,6 +41,14 @@ def test_json_output_recovers_the_known_interactions(lm, capsys):
     assert result["full_value"] == pytest.approx(2.5)  # 1.5 - 1 + 2 with every word kept
     assert result["target"] == ["positive", "negative"] and result["queries"] <= 300
     assert result["components"][6] == "the#2"
+    # Everything needed to rerun and read it: settings, both ends, per-word Shapley values.
+    assert (result["budget"], result["seed"], result["max_order"]) == (300, 0, 3)
+    assert QUESTION in result["template"] and "{text}" in result["template"]
+    assert result["spexlearn_version"] == spexlearn.__version__
+    shapley = dict(zip(result["components"], result["shapley"], strict=True))
+    assert shapley["wonderful"] == pytest.approx(1.5, abs=1e-6)
+    assert shapley["not"] == pytest.approx(1.0, abs=1e-6)  # half of the pair's +2
+    assert sum(result["shapley"]) == pytest.approx(result["full_value"] - result["empty_value"])
 
 
 def test_table_names_the_components_and_the_model(lm, capsys):
