@@ -177,6 +177,7 @@ class Dying(Counting):
         return super()._evaluate(masks)
 
 
+@pytest.mark.slow
 def test_ray_backend_matches_local_and_survives_killed_workers(tmp_path):
     ray = pytest.importorskip("ray")
     masks = _masks(10, 120, seed=4)

@@ -10,6 +10,7 @@ import pytest
 RUN = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not next to the package")
 def test_suite_writes_tables_and_plots(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")

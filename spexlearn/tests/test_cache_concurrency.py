@@ -13,6 +13,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from spexlearn._base import row_keys
 from spexlearn.ablation import Ablation, MaskCache
@@ -57,6 +58,7 @@ def _mask_sets(rng: np.random.Generator, n_sets: int) -> list[np.ndarray]:
             for _ in range(n_sets)]
 
 
+@pytest.mark.slow
 def test_many_writers_lose_nothing_and_a_rerun_queries_nothing(tmp_path):
     # A fresh interpreter per worker (no forked locks); the fork server imports this
     # module once, so eight workers start in about the time of one.

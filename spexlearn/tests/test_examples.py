@@ -31,6 +31,7 @@ def shared_lm():
     return lm_module.load_default_lm()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SCRIPTS, reason="examples/ is not next to the package")
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
 def test_example_runs(script, capsys, monkeypatch, request):

@@ -47,6 +47,7 @@ def _kill_when(process, ready, timeout=60.0) -> None:
     process.wait()
 
 
+@pytest.mark.slow
 def test_twenty_interruptions_repeat_no_query_and_change_no_result(tmp_path):
     reference_log = tmp_path / "reference.log"
     reference = worker.explain(tmp_path / "reference.cache", reference_log)

@@ -42,11 +42,13 @@ def _naive_logprob(lm, user_text, target_ids):
     return sum(log_probs[len(ids) - 1 + i, t].item() for i, t in enumerate(target_ids))
 
 
+@pytest.mark.slow
 def test_embedded_model_answers(lm):
     answer, ids = lm.generate("What is the capital of France?")
     assert "Paris" in answer and ids and lm.context_length >= 2048
 
 
+@pytest.mark.slow
 def test_batched_logprobs_with_shared_prefix_match_one_by_one(lm):
     users = ["What is the capital of France?", "Capital of France?", "Name a city in France."]
     prompts = [lm.prompt_ids(u) for u in users]
@@ -59,6 +61,7 @@ def test_batched_logprobs_with_shared_prefix_match_one_by_one(lm):
     np.testing.assert_allclose(got, expected, atol=2e-3)
 
 
+@pytest.mark.slow
 def test_text_ablation_values_match_naive_scoring(lm):
     value = TextAblation(lm, REVIEW, template=TEMPLATE, target=("positive", "negative"),
                          progress=False)
@@ -79,6 +82,7 @@ def test_text_ablation_values_match_naive_scoring(lm):
     assert value.prompt(np.ones(value.n_components)) == TEMPLATE.replace("{text}", REVIEW)
 
 
+@pytest.mark.slow
 def test_own_answer_target_and_resume(lm, tmp_path):
     text = "Marie Curie was born in Warsaw. She later moved to Paris. She won two Nobel prizes."
     kwargs = dict(unit="sentence", template="{text}\nWhere was Marie Curie born?",
@@ -95,6 +99,7 @@ def test_own_answer_target_and_resume(lm, tmp_path):
     assert again(masks).tolist() == first.tolist() and again.n_evaluated_ == 0
 
 
+@pytest.mark.slow
 def test_too_long_prompt_and_bad_settings(lm):
     with pytest.raises(ValueError, match="more than the model's context"):
         TextAblation(lm, "word " * 9000, target="x", progress=False)
@@ -106,6 +111,7 @@ def test_too_long_prompt_and_bad_settings(lm):
         HeadAblation(lm, ["word " * 9000], ["x"], progress=False)
 
 
+@pytest.mark.slow
 def test_head_ablation_equals_zeroed_output_columns(lm):
     value = HeadAblation(lm, ["What is the capital of France?"], ["Paris"],
                          heads=[(2, 0), (2, 1), (5, 3)], progress=False)
@@ -127,6 +133,7 @@ def test_head_ablation_equals_zeroed_output_columns(lm):
     assert value.component_names == ["L2.H0", "L2.H1", "L5.H3"]
 
 
+@pytest.mark.slow
 def test_explain_a_real_answer_end_to_end(lm):
     value = TextAblation(lm, REVIEW, template=TEMPLATE, target=("positive", "negative"),
                          progress=False)
@@ -205,6 +212,7 @@ def test_models_and_tokenizers_load_with_trust_remote_code_false(tmp_path, monke
     assert calls["model"]["trust_remote_code"] is False
 
 
+@pytest.mark.slow
 def test_the_dequantized_copy_loads_the_same_model_and_a_damaged_one_is_rebuilt(
         lm, tmp_path, monkeypatch):
     import transformers

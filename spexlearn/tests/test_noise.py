@@ -40,6 +40,7 @@ def test_repeats_average_the_noise_and_estimate_its_level():
         Stochastic(0.3, repeats=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("explainer_class", [ProxySPEXExplainer, SPEXExplainer])
 def test_explainers_degrade_gracefully_and_estimate_the_noise(explainer_class):
     _, truth = make_sparse_function(30, n_terms=15, max_order=2, random_state=0)

@@ -19,6 +19,7 @@ def held_out(n, m=1000, seed=123):
     return np.random.default_rng(seed).integers(0, 2, size=(m, n))
 
 
+@pytest.mark.slow
 def test_acceptance_n100_default_proxy():
     f, truth = make_sparse_function(100, n_terms=40, max_order=3, random_state=0)
     est = ProxySPEXExplainer(f, budget=2000, random_state=0).fit()
@@ -166,6 +167,7 @@ def test_paired_sampling_draws_distinct_complementary_pairs():
         assert (masks[2 : 2 + 2 * k : 2] + masks[3 : 3 + 2 * k : 2] == 1).all()
 
 
+@pytest.mark.slow
 def test_paired_sampling_estimates_first_order_terms_more_precisely():
     # Noise from unexplained even-order terms cancels in odd-order estimates.
     rng = np.random.default_rng(0)

@@ -46,6 +46,7 @@ def test_budget_of_every_mask_gives_the_exact_spectrum():
     np.testing.assert_allclose(est.predict(every_mask(7)), table, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_acceptance_n1000_noise_free():
     f, truth = make_sparse_function(1000, n_terms=100, max_order=4, random_state=0)
     est = SPEXExplainer(f, budget=40_000, max_order=5, random_state=0).fit()
@@ -56,6 +57,7 @@ def test_acceptance_n1000_noise_free():
     assert est.score(X, truth.evaluate(X)) >= 0.99
 
 
+@pytest.mark.slow
 def test_acceptance_n1000_ten_percent_noise():
     f, truth = make_sparse_function(1000, n_terms=100, max_order=4, random_state=0)
     f.noise = 0.1 * _signal_std(truth)
@@ -104,6 +106,7 @@ def test_other_masks_fall_back_to_screened_regression():
     assert est.score(X_test, truth.evaluate(X_test)) > 0.99
 
 
+@pytest.mark.slow
 def test_cross_validation_and_grid_search():
     f, _ = make_sparse_function(20, n_terms=8, max_order=2, random_state=3)
     X = _held_out(20, seed=5, m=600)
@@ -135,6 +138,7 @@ def test_hard_decoder_on_clean_data():
     assert est.spectrum_.allclose(truth, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_n_terms_keeps_the_strongest():
     f, truth = make_sparse_function(100, n_terms=20, max_order=3, random_state=9)
     est = SPEXExplainer(f, max_order=3, n_terms=5, random_state=0).fit()
@@ -203,6 +207,7 @@ def test_black_box_proxy_goes_through_the_decoder():
     assert est.spectrum_.allclose(truth, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_knn_proxy_is_faithful():
     f, truth = make_sparse_function(40, n_terms=10, max_order=2, random_state=0)
     est = ProxySPEXExplainer(

@@ -16,6 +16,7 @@ def _fresh(n, seed=123, m=1000):
     return np.random.RandomState(seed).randint(0, 2, size=(m, n))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [SPEXExplainer, ProxySPEXExplainer])
 def test_unanimity_game_the_design_cannot_resolve_is_not_worse_than_a_constant(kind):
     # Seed 2 of these games gave SPEX a held-out R² of -51 before every rung was checked:
@@ -29,6 +30,7 @@ def test_unanimity_game_the_design_cannot_resolve_is_not_worse_than_a_constant(k
     assert explainer.n_queries_ == 1000  # SPEX spends the budget: design, then fresh masks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [SPEXExplainer, ProxySPEXExplainer])
 def test_noise_gives_the_constant_and_a_warning_that_names_the_fix(kind):
     rng = np.random.default_rng(0)
@@ -79,6 +81,7 @@ def test_a_truncated_exact_transform_says_how_much_it_misses():
     assert explainer.faithfulness_ < 0.5
 
 
+@pytest.mark.slow
 def test_spex_judges_its_fit_on_the_fresh_masks_only():
     f, _ = make_sparse_function(60, n_terms=15, max_order=3, noise=0.05, random_state=2)
     explainer = SPEXExplainer(f, budget=3000, max_order=3, random_state=4)

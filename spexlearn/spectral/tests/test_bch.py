@@ -21,6 +21,7 @@ def _padded(subsets, width):
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("m", "t"), [(4, 2), (5, 3), (7, 4)])
 def test_parity_rows_are_galois_code_duals(m, t):
     """Our rows span the dual of galois's BCH code: the same code, built without numba."""
