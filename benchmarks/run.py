@@ -402,8 +402,10 @@ def write_plots(rows: list[Row], out: Path) -> None:
     colour_of = {}
     for ax, task in zip(axes.flat, tasks):
         here = [r for r in rows if r.task == task and not r.failed]
-        refs = sorted({r.method for r in here if r.method not in OURS},
-                      key=lambda m: -np.mean([r.r2 for r in here if r.method == m]))[:3]
+        means = {m: np.mean([r.r2 for r in here if r.method == m])
+                 for m in {r.method for r in here if r.method not in OURS}}
+        # Below zero a line is off the chart: no room taken from the legible ones.
+        refs = sorted((m for m in means if means[m] > 0), key=lambda m: -means[m])[:3]
         for method in (*OURS, *refs):
             points = sorted((r.budget, r.r2) for r in here if r.method == method)
             if not points:
