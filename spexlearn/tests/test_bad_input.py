@@ -92,42 +92,35 @@ def test_components_as_a_single_string():
         ProxySPEXExplainer(lambda m: m.sum(1), components="a b c", budget=10).fit()
 
 
+P, S = ProxySPEXExplainer, SPEXExplainer
+
+
 @pytest.mark.parametrize(
-    "params, match",
+    "kind, params, match",
     [
-        ({"index": "shap"}, "'index' parameter of ProxySPEXExplainer must be a str among"),
-        ({"index": "SII"}, "'index' parameter .* Got 'SII'"),
-        ({"max_order": 0}, "'max_order' parameter .* must be an int in the range"),
-        ({"n_terms": 0}, "'n_terms' parameter .* must be a str among {'auto'} or an int"),
-        ({"budget": 20.5}, "'budget' parameter .* must be an int"),
+        (P, {"index": "shap"}, "'index' parameter of ProxySPEXExplainer must be a str among"),
+        (P, {"index": "SII"}, "'index' parameter .* Got 'SII'"),
+        (P, {"max_order": 0}, "'max_order' parameter .* must be an int in the range"),
+        (P, {"n_terms": 0}, "'n_terms' parameter .* must be a str among {'auto'} or an int"),
+        (P, {"budget": 20.5}, "'budget' parameter .* must be an int"),
         # A set's order varies between processes.
-        ({"sampling": "bogus"}, "'sampling' parameter .* among {'(paired|uniform)', '"),
-        ({"blend": "yes please"}, "'blend' parameter .* must be an instance of 'bool'"),
-        ({"screen_residuals": None}, "'screen_residuals' parameter .* 'bool'"),
-        ({"proxy": "lightgbm"}, "'proxy' parameter .* implementing 'fit' and 'predict'"),
-        ({"n_jobs": 0}, "'n_jobs' parameter .* int in the range"),
+        (P, {"sampling": "bogus"}, "'sampling' parameter .* among {'(paired|uniform)', '"),
+        (P, {"blend": "yes please"}, "'blend' parameter .* must be an instance of 'bool'"),
+        (P, {"screen_residuals": None}, "'screen_residuals' parameter .* 'bool'"),
+        (P, {"proxy": "lightgbm"}, "'proxy' parameter .* implementing 'fit' and 'predict'"),
+        (P, {"n_jobs": 0}, "'n_jobs' parameter .* int in the range"),
+        (S, {"decoder": "fuzzy"}, "'decoder' parameter of SPEXExplainer must be a str among"),
+        (S, {"n_groups": 0}, "'n_groups' parameter .* int in the range"),
+        (S, {"budget": "many"}, "'budget' parameter .* int .* or None"),
     ],
 )
-def test_invalid_parameters_are_refused_on_every_path(f, params, match):
+def test_invalid_parameters_are_refused_on_every_path(f, kind, params, match):
     # Queried, and given values: the same declarative check on both paths.
     with pytest.raises(ValueError, match=match):
-        ProxySPEXExplainer(f, **params).fit()
+        kind(f, **params).fit()
     masks = np.random.RandomState(0).randint(0, 2, (50, f.n_components))
     with pytest.raises(ValueError, match=match):
-        ProxySPEXExplainer(**params).fit(masks, f(masks))
-
-
-@pytest.mark.parametrize("params, match", [
-    ({"decoder": "fuzzy"}, "'decoder' parameter of SPEXExplainer must be a str among"),
-    ({"n_groups": 0}, "'n_groups' parameter .* int in the range"),
-    ({"budget": "many"}, "'budget' parameter .* int .* or None"),
-])
-def test_invalid_spex_parameters_are_refused_on_every_path(f, params, match):
-    with pytest.raises(ValueError, match=match):
-        SPEXExplainer(f, **params).fit()
-    masks = np.random.RandomState(0).randint(0, 2, (50, f.n_components))
-    with pytest.raises(ValueError, match=match):
-        SPEXExplainer(**params).fit(masks, f(masks))
+        kind(**params).fit(masks, f(masks))
 
 
 def test_interactions_take_the_constructors_index_names(f):
