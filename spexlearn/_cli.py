@@ -543,6 +543,10 @@ def _json_default(value):
 
 
 # ------------------------------------------------------------------ output
+# Components shown by their own effect above the interactions table.
+_OWN_EFFECTS_SHOWN = 8
+
+
 def _table(result: dict) -> str:
     target = result["target"]
     target = " vs ".join(map(repr, target)) if isinstance(target, tuple) else repr(target)
@@ -552,6 +556,7 @@ def _table(result: dict) -> str:
         f"{_number(result['full_value'])}",
         f"{result['method']}: {result['queries']} queries in {result['seconds']:.0f} s",
         *_faithfulness_lines(result),
+        *_own_effect_lines(result),
         "",
     ]
     greedy = result["index"] == "greedy"
@@ -564,7 +569,86 @@ def _table(result: dict) -> str:
                      f"{_components_text(row['text'], width)}")
     if not result["interactions"]:
         lines.append("      (no interaction found)")
+    if not greedy:
+        lines.extend(_legend_lines(result))
     return "\n".join(lines)
+
+
+# What each index's value means, in a line under the table.
+_INDEX_MEANINGS = {
+    "mobius": "what the components add together beyond what each smaller group of them "
+              "adds, starting from the prompt with every {unit} removed",
+    "fourier": "the term's weight in the surrogate's Fourier expansion (its effect against "
+               "the average over random masks; signs follow 1 - 2 x kept)",
+    "shapley": "each component's fair share of the change from no {unit} to every {unit}",
+    "banzhaf": "each component's average effect over random masks",
+}
+
+
+def _value_text(result: dict) -> str:
+    """The value being explained, in words."""
+    target = result["target"]
+    if isinstance(target, (tuple, list)):
+        return f"log p({target[0]!r}) − log p({target[1]!r})"
+    return f"log p({target!r})"
+
+
+def _own_effect_lines(result: dict) -> list[str]:
+    """Each component's own effect (Shapley value), strongest first: what shap and captum
+    users look for first, before any interaction."""
+    if "shapley" not in result:
+        return []
+    unit = result["unit"]
+    ranked = sorted(zip(result["components"], result["shapley"], strict=True),
+                    key=lambda item: -abs(item[1]))[:_OWN_EFFECTS_SHOWN]
+    cells = [f"{_shorten(name, 20)!r} {_number(value)}" for name, value in ranked]
+    total = _number(result["full_value"] - result["empty_value"])
+    n = len(result["components"])
+    return ["", *_wrapped(f"each {unit}'s own share of {_value_text(result)}, the {len(cells)} "
+                          f"largest (Shapley values; all {n} add up to {total}, the change "
+                          f"from no {unit} kept to every {unit} kept):"),
+            *_packed(cells, indent="  ", gap="   ")]
+
+
+def _legend_lines(result: dict) -> list[str]:
+    """What the values mean, and the strongest interaction in plain words."""
+    index, unit = result["index"], result["unit"]
+    meaning = _INDEX_MEANINGS.get(index, "see the user guide's interaction indices")
+    lines = ["", *_wrapped(f"{index}: {meaning.format(unit=unit)}; in units of "
+                           f"{_value_text(result)}.")]
+    numbered = next((name for name in result["components"]
+                     if "#" in name and name.rsplit("#", 1)[1].isdigit()), None)
+    if numbered is not None:
+        word, count = numbered.rsplit("#", 1)
+        lines.extend(_wrapped(f"{numbered!r} is occurrence {count} of {word!r} in the text: a "
+                              f"repeated {unit} is numbered from its second occurrence on."))
+    pairs = [row for row in result["interactions"] if len(row["components"]) >= 2]
+    if index == "mobius" and pairs:
+        top = pairs[0]
+        names = " and ".join(repr(name) for name in top["text"])
+        change = "adds" if top["value"] >= 0 else "takes away"
+        lines.extend(_wrapped(f"e.g. keeping {names} together {change} "
+                              f"{_number(abs(top['value'])).lstrip('+')} beyond what they "
+                              "add apart."))
+    return lines
+
+
+def _packed(cells: list[str], indent: str, gap: str) -> list[str]:
+    """Cells on as few lines as the terminal allows, never one cut in two."""
+    lines, line = [], ""
+    for cell in cells:
+        if line and len(indent) + len(line) + len(gap) + len(cell) > _terminal_width():
+            lines.append(indent + line)
+            line = ""
+        line = f"{line}{gap}{cell}" if line else cell
+    return [*lines, indent + line] if line else lines
+
+
+def _wrapped(text: str, indent: str = "") -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=_terminal_width(), initial_indent=indent,
+                         subsequent_indent=indent, break_on_hyphens=False)
 
 
 def _number(value: float, width: int = 0) -> str:

@@ -51,6 +51,20 @@ def test_json_output_recovers_the_known_interactions(lm, capsys):
     assert sum(result["shapley"]) == pytest.approx(result["full_value"] - result["empty_value"])
 
 
+def test_table_explains_itself(lm, capsys):
+    code, out, err = run([TEXT, "--question", QUESTION, "--target", "positive", "--versus",
+                          "negative", "--budget", "300", "--holdout", "0"], capsys)
+    assert code == 0, err
+    # Each word's own effect first (what shap users look for), strongest first.
+    assert "each word's own share of log p('positive') − log p('negative')" in out
+    own = out.split("Shapley values")[1].split("rank")[0]
+    assert own.index("'wonderful' +1.500") < own.index("'not' +1.000")
+    # Then what the index means, what '#2' means, and the top interaction in words.
+    assert "mobius: what the components add together beyond" in out
+    assert "'the#2' is occurrence 2 of 'the' in the text: a repeated word is numbered" in out
+    assert "keeping 'not' and 'bad' together adds 2.000 beyond what they add apart" in out
+
+
 def test_table_names_the_components_and_the_model(lm, capsys):
     code, out, err = run([TEXT, "--question", QUESTION, "--budget", "300", "--method", "spex",
                           "--index", "shapley", "--holdout", "0"], capsys)
