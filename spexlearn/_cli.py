@@ -416,13 +416,18 @@ class _Queries:
     what fails after that is the explanation itself (exit 1).
     """
 
-    def __init__(self, value):
+    def __init__(self, value, announce=None):
         self.value = value
         self.started = False
+        self.announce = announce
 
     def __call__(self, masks):
         self.started = True
-        return self.value(masks)
+        values = self.value(masks)
+        if self.announce is not None:  # the fit that follows takes seconds, in silence
+            self.announce(f"{len(values)} values in hand; fitting and cross-validating the "
+                          "surrogate...")
+        return values
 
 
 def _fit(explainer, queries: _Queries):
@@ -445,7 +450,7 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
         budget = 2**n
         _progress(args, f"budget {args.budget} > the {budget} possible masks: querying all")
     kind = SPEXExplainer if args.method == "spex" else ProxySPEXExplainer
-    queries = _Queries(value)
+    queries = _Queries(value, announce=lambda message: _progress(args, message))
     explainer = _fit(kind(queries, components=value.component_names, budget=budget,
                           max_order=args.max_order, random_state=args.seed), queries)
     _progress(args, f"{explainer.n_queries_} queries; {len(explainer.interactions_)} terms")

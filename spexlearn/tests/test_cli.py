@@ -181,3 +181,12 @@ def test_interrupt_exits_130_and_says_how_to_resume(monkeypatch, capsys, tmp_pat
     code, out, err = run([TEXT, "--cache", str(tmp_path)], capsys)
     assert code == 130 and out == ""
     assert "interrupted (rerun with the same --cache to resume)" in err
+
+
+def test_the_silent_fit_is_announced(lm, capsys):
+    code, _, err = run([TEXT, "--question", QUESTION, "--budget", "300", "--holdout", "0"],
+                       capsys)
+    assert code == 0, err
+    assert "300 values in hand; fitting and cross-validating the surrogate..." in err
+    code, _, err = run([TEXT, "--question", QUESTION, "--budget", "300", "--quiet"], capsys)
+    assert code == 0 and "fitting" not in err
