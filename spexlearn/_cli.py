@@ -583,10 +583,21 @@ def _table(result: dict) -> str:
 _INDEX_MEANINGS = {
     "mobius": "what the components add together beyond what each smaller group of them "
               "adds, starting from the prompt with every {unit} removed",
-    "fourier": "the term's weight in the surrogate's Fourier expansion (its effect against "
-               "the average over random masks; signs follow 1 - 2 x kept)",
+    "fourier": "the term's coefficient in the surrogate's Fourier expansion, where a "
+               "{unit} counts +1 removed and -1 kept (so a positive one-{unit} term lowers "
+               "the value when the {unit} is kept)",
     "shapley": "each component's fair share of the change from no {unit} to every {unit}",
     "banzhaf": "each component's average effect over random masks",
+    "sii": "Shapley interaction index: a group's extra effect together, averaged over the "
+           "orders in which {unit}s could be added",
+    "bii": "Banzhaf interaction index: a group's extra effect together, averaged over "
+           "random masks",
+    "stii": "Shapley-Taylor index: all values add up to the change from no {unit} kept to "
+            "every {unit} kept",
+    "fsii": "Faith-Shap: the interactions up to the order closest to the model in the "
+            "Shapley-weighted least-squares sense",
+    "fbii": "Faith-Banzhaf: the interactions up to the order that best fit the model over "
+            "random masks",
 }
 
 

@@ -190,3 +190,15 @@ def test_the_silent_fit_is_announced(lm, capsys):
     assert "300 values in hand; fitting and cross-validating the surrogate..." in err
     code, _, err = run([TEXT, "--question", QUESTION, "--budget", "300", "--quiet"], capsys)
     assert code == 0 and "fitting" not in err
+
+
+def test_every_index_is_explained_under_the_table():
+    from spexlearn._cli import _legend_lines
+    from spexlearn.spectral import INDICES
+
+    for index in INDICES:
+        lines = _legend_lines({"index": index, "unit": "word", "target": "Paris",
+                               "components": ["a", "b"], "interactions": []})
+        text = " ".join(lines)
+        assert text.startswith(f" {index}: ") and "user guide" not in text
+        assert "in units of log p('Paris')." in text
