@@ -151,6 +151,9 @@ class GreedyAblationExplainer(BaseEstimator):
                 "X or y: call fit() and pass the model through value_function=..."
             )
         self._validate_params()
+        if isinstance(self.threshold, bool):  # a Real to the constraints, not a threshold
+            raise ValueError(f"threshold must be a finite number or None, got "
+                             f"{self.threshold!r}.")
         self._require_value_function()
         n = self._set_components()
         steps = self._n_affordable_steps(n)

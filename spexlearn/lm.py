@@ -10,6 +10,7 @@ torch and transformers are imported only when a model is loaded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -109,8 +110,6 @@ def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None,
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     # Offline by construction: a path never reaches a hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    # Never a model's own code, and never a question about it (transformers asks
-    # "run the custom code? [y/N]" when this is left unset).
     copy = _dequantized_copy(path, gguf_file) if gguf_file else None
     model = tokenizer = None
     if copy is not None and copy.is_dir():
@@ -118,6 +117,8 @@ def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None,
     if model is not None:  # named as if loaded from the GGUF file: one cache key for both
         tokenizer.name_or_path = model.config._name_or_path = str(path)
     else:
+        # Never a model's own code, and never a question about it (transformers asks
+        # "run the custom code? [y/N]" when this is left unset).
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **extra)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
                                                      trust_remote_code=False, **extra)
@@ -132,7 +133,7 @@ def _dequantized_copy(folder: Path, gguf_file: str) -> Path:
     """Where the float32 copy of a GGUF model lives in the user cache (if it exists).
 
     De-quantizing the GGUF file takes 20-50 s on 2 cores at every start; the copy, as
-    memory-mapped safetensors, loads in a few seconds. It is keyed by the GGUF file (name,
+    safetensors, loads in a few seconds. It is keyed by the GGUF file (name,
     size, modification time, sampled content) and the transformers version that
     converted it, so a new file or a new conversion makes a new copy.
     """
@@ -185,16 +186,14 @@ def _load_copy(copy: Path, source: Path):
 def _untied_state(model) -> dict:
     """The state dict with each shared tensor once, under its first name (the input
     embedding, whose tie to the output layer ``tie_weights`` restores on loading)."""
-    state, seen = {}, set()
-    for name, tensor in model.state_dict().items():
-        if tensor.data_ptr() not in seen:
-            seen.add(tensor.data_ptr())
-            state[name] = tensor.contiguous()
-    return state
+    tied = _tied(model)
+    return {name: tensor.contiguous() for name, tensor in model.state_dict().items()
+            if name not in tied}
 
 
 def _tied(model) -> set[str]:
-    """Parameters that share another's storage (the output layer tied to the embedding)."""
+    """Parameters that share an earlier one's storage (the output layer tied to the
+    embedding)."""
     seen, tied = set(), set()
     for name, tensor in model.state_dict().items():
         if tensor.data_ptr() in seen:
@@ -492,9 +491,15 @@ class LanguageModel:
 def _cache_argument(model) -> str:
     """The name ``forward`` takes a key-value cache under: ``cache`` from transformers
     5.24 on (``past_key_values`` is deprecated there, with a warning on every call)."""
+    return _cache_argument_of(type(model))
+
+
+@functools.cache
+def _cache_argument_of(kind: type) -> str:
+    # Once per model class, not on every forward batch.
     import inspect
 
-    parameters = inspect.signature(model.forward).parameters
+    parameters = inspect.signature(kind.forward).parameters
     return "cache" if "cache" in parameters else "past_key_values"
 
 

@@ -398,11 +398,15 @@ class MaskCache:
         if self._valid_end is None:
             return self.load()
         with open(self.path, "rb") as handle:
-            if handle.seek(0, os.SEEK_END) < self._valid_end:
-                return self.load()  # truncated or replaced behind our back: read it again
-            handle.seek(self._valid_end)
-            tail = handle.read()
-        records, self._valid_end = self._scan(tail, self._valid_end)
+            return self._read_since(handle)
+
+    def _read_since(self, handle) -> dict[bytes, float]:
+        """The records after this object's last known end, in the open file ``handle``;
+        the whole file again if it was truncated or replaced behind our back."""
+        if handle.seek(0, os.SEEK_END) < self._valid_end:
+            return self.load()
+        handle.seek(self._valid_end)
+        records, self._valid_end = self._scan(handle.read(), self._valid_end)
         return records
 
     def keys_on_disk(self) -> set[bytes] | None:
@@ -509,11 +513,7 @@ class MaskCache:
         data = block.tobytes()
         data = np.array([len(values), zlib.crc32(data)], "<u4").tobytes() + data
         with self._locked(), open(self.path, "r+b", buffering=0) as handle:
-            if handle.seek(0, os.SEEK_END) < self._valid_end:
-                others = self.load()  # truncated or replaced behind our back
-            else:
-                handle.seek(self._valid_end)
-                others, self._valid_end = self._scan(handle.read(), self._valid_end)
+            others = self._read_since(handle)
             if not len(values):
                 return others
             end = self._valid_end

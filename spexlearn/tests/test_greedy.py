@@ -201,6 +201,7 @@ def test_verbose_reports_on_stderr(capsys):
         ({"threshold": "0"}, ValueError, "'threshold' parameter .* a float in the range"),
         ({"threshold": np.nan}, ValueError, "'threshold' parameter .* Got nan"),
         ({"threshold": np.inf}, ValueError, "'threshold' parameter .* Got inf"),
+        ({"threshold": True}, ValueError, "threshold must be a finite number or None, got True"),
         ({"verbose": "loud"}, ValueError, "'verbose' parameter"),
     ],
 )
