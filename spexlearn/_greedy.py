@@ -151,9 +151,7 @@ class GreedyAblationExplainer(BaseEstimator):
                 "X or y: call fit() and pass the model through value_function=..."
             )
         self._validate_params()
-        if isinstance(self.threshold, bool):  # a Real to the constraints, not a threshold
-            raise ValueError(f"threshold must be a finite number or None, got "
-                             f"{self.threshold!r}.")
+        self._refuse_booleans()
         self._require_value_function()
         n = self._set_components()
         steps = self._n_affordable_steps(n)
@@ -177,6 +175,15 @@ class GreedyAblationExplainer(BaseEstimator):
                 break
         self._set_results(selected, gains, values, masks)
         return self
+
+    def _refuse_booleans(self) -> None:
+        """The constraints take True for a number (bool is an int); as a step count, a
+        budget or a threshold it is a mistake."""
+        for name, kind in (("max_steps", "an integer >= 1"), ("budget", "an integer >= 1"),
+                           ("threshold", "a finite number")):
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                raise ValueError(f"{name} must be {kind} or None, got {value!r}.")
 
     def _require_value_function(self) -> None:
         if self.value_function is None:

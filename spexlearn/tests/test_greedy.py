@@ -202,6 +202,8 @@ def test_verbose_reports_on_stderr(capsys):
         ({"threshold": np.nan}, ValueError, "'threshold' parameter .* Got nan"),
         ({"threshold": np.inf}, ValueError, "'threshold' parameter .* Got inf"),
         ({"threshold": True}, ValueError, "threshold must be a finite number or None, got True"),
+        ({"max_steps": True}, ValueError, "max_steps must be an integer >= 1 or None, got True"),
+        ({"budget": True}, ValueError, "budget must be an integer >= 1 or None, got True"),
         ({"verbose": "loud"}, ValueError, "'verbose' parameter"),
     ],
 )
