@@ -15,7 +15,8 @@ from .interactions import Interactions
 
 __all__ = ["faithfulness_curve", "plot_bar", "plot_faithfulness", "plot_network"]
 
-_POSITIVE, _NEGATIVE = "#1b7837", "#b2182b"
+# Red raises the output, blue lowers it (as in shap), in every picture and the report.
+_POSITIVE, _NEGATIVE, _CMAP = "#b2182b", "#2166ac", "RdBu_r"
 
 
 def _pyplot():
@@ -80,10 +81,14 @@ def plot_bar(interactions: Interactions, k: int = 10, *, order: int | None = Non
 def plot_network(interactions: Interactions, k: int = 20, *, ax=None, seed: int = 0):
     """The strongest interactions as a network of components.
 
-    Nodes are the components taking part in the ``k`` strongest interactions, sized by the
-    magnitude of their first-order value and coloured by its sign (green raises the
-    output, red lowers it). Edges are pairwise interactions, their width the magnitude.
-    A term of order 3 or more is a hyperedge: a small square joined to its members.
+    The components taking part in the ``k`` strongest interactions sit on a ring in
+    their order (for a text: its words, clockwise from the top), each named beside its
+    node. A node's colour and size give the component's own effect (its first-order
+    value; red raises the output, blue lowers it; the colour bar gives the scale). A
+    line joins the two members of a pairwise interaction: red where together they raise
+    the output beyond what each does alone, blue where they lower it, its width the
+    magnitude. A term of order 3 or more is a grey square joined to its members, with its
+    value beside it. The strongest values are written on their lines.
 
     Parameters
     ----------
@@ -91,8 +96,9 @@ def plot_network(interactions: Interactions, k: int = 20, *, ax=None, seed: int 
     k : int, default=20
         How many of the strongest interactions (of any order) to draw.
     ax : matplotlib Axes or None
+        Axes to draw on; None: a new figure, sized to the number of components.
     seed : int, default=0
-        Seed of the layout.
+        Unused: the ring layout is deterministic. Kept so that existing calls work.
 
     Returns
     -------
@@ -107,47 +113,198 @@ def plot_network(interactions: Interactions, k: int = 20, *, ax=None, seed: int 
     >>> plot_network(result).get_title()
     'Interaction network (fourier): 3 components, 1 term of order >= 3'
     """
-    import networkx as nx
+    plt = _pyplot()
+    from matplotlib import colors
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.lines import Line2D
 
     top = interactions.top(k)
-    members = sorted({i for subset in top.subsets for i in subset})
-    first = {i: interactions[(i,)] for i in members}
-    graph = nx.Graph()
-    graph.add_nodes_from(members)
-    hyper = [(s, v) for s, v in top if len(s) >= 3]
-    for subset, value in top:
+    largest = max([abs(v) for _, v in top] + [0.0])
+    top = [(s, float(v)) for s, v in top if abs(v) > 1e-9 * largest]  # no rounding noise
+    members = sorted({i for subset, _ in top for i in subset})
+    if ax is None:
+        side = 6.0 if len(members) <= 12 else 7.5
+        _, ax = plt.subplots(figsize=(side + 2.2, side), layout="constrained")
+    figure = ax.figure
+    own = {i: float(interactions[(i,)]) for i in members}
+    own_scale = max([abs(v) for v in own.values()] + [1e-12])
+    norm = colors.Normalize(-own_scale, own_scale)
+    cmap = plt.get_cmap(_CMAP)
+    # The ring: component order clockwise from the top (a text reads around it).
+    angles = np.pi / 2 - 2 * np.pi * np.arange(len(members)) / max(len(members), 1)
+    if len(members) == 2:
+        angles = np.array([np.pi, 0.0])  # side by side, reading from left to right
+    ring = np.c_[np.cos(angles), np.sin(angles)] if len(members) > 1 else np.zeros((1, 2))
+    where = {i: ring[j] for j, i in enumerate(members)}
+    terms = [(s, v) for s, v in top if len(s) >= 2]
+    scale = max([abs(v) for _, v in terms] + [1e-12])
+
+    def width(value):
+        return 1.0 + 6.0 * abs(value) / scale
+
+    notes = []  # (x, y, value, is a square) of the values to write on the picture
+    hyper = [(s, v) for s, v in terms if len(s) >= 3]
+    squares = []
+    for subset, value in terms:
+        color = _POSITIVE if value >= 0 else _NEGATIVE
         if len(subset) == 2:
-            graph.add_edge(*subset, value=value)
-    for h, (subset, value) in enumerate(hyper):
-        graph.add_node(("hyper", h))
+            (x0, y0), (x1, y1) = where[subset[0]], where[subset[1]]
+            ax.plot([x0, x1], [y0, y1], color=color, linewidth=width(value),
+                    alpha=0.35 + 0.5 * abs(value) / scale, solid_capstyle="round", zorder=1)
+            notes.append(((x0 + x1) / 2, (y0 + y1) / 2, value, False))
+            continue
+        centre = _free_place(np.mean([where[i] for i in subset], axis=0), squares)
+        squares.append(centre)
         for i in subset:
-            graph.add_edge(("hyper", h), i, value=value)
-    positions = nx.spring_layout(graph, seed=seed)
-    ax = _axes(ax)
-    scale = max([abs(v) for _, v in top] + [1e-12])
-    for u, v, data in graph.edges(data=True):
-        (x0, y0), (x1, y1) = positions[u], positions[v]
-        hyperedge = isinstance(u, tuple) or isinstance(v, tuple)
-        ax.plot([x0, x1], [y0, y1], color=_POSITIVE if data["value"] >= 0 else _NEGATIVE,
-                linewidth=(1 if hyperedge else 1 + 5 * abs(data["value"]) / scale),
-                linestyle=":" if hyperedge else "-", alpha=0.7, zorder=1)
-    xy = np.array([positions[i] for i in members]).reshape(-1, 2)
-    sizes = [200 + 1800 * abs(first[i]) / scale for i in members]
-    ax.scatter(xy[:, 0], xy[:, 1], s=sizes, zorder=2, edgecolors="0.2",
-               c=[_POSITIVE if first[i] >= 0 else _NEGATIVE for i in members], alpha=0.85)
-    for i, (x, y) in zip(members, xy):
-        ax.annotate(_label(interactions, (i,), 18), (x, y), ha="center", va="center",
-                    fontsize=8, zorder=3)
-    for h, (_, value) in enumerate(hyper):
-        x, y = positions[("hyper", h)]
-        ax.scatter([x], [y], marker="s", s=60, color="0.35", zorder=2)
-        ax.annotate(f"{value:+.2g}", (x, y), textcoords="offset points", xytext=(0, 7),
-                    ha="center", fontsize=7)
+            ax.plot([centre[0], where[i][0]], [centre[1], where[i][1]], color=color,
+                    linewidth=max(1.0, width(value) / 2), linestyle=(0, (2, 2)),
+                    alpha=0.8, zorder=1)
+        ax.scatter([centre[0]], [centre[1]], marker="s", s=55, color="0.35", zorder=3)
+        notes.append((centre[0], centre[1], value, True))
+    sizes = np.array([150 + 650 * abs(own[i]) / own_scale for i in members])
+    xy = np.array([where[i] for i in members]).reshape(-1, 2)
+    ax.scatter(xy[:, 0], xy[:, 1], s=sizes, c=[own[i] for i in members], cmap=cmap,
+               norm=norm, edgecolors="0.25", linewidths=0.8, zorder=2)
     ax.set_axis_off()
-    terms = "term" if len(hyper) == 1 else "terms"
-    ax.set_title(f"Interaction network ({interactions.index}): {len(members)} components, "
-                 f"{len(hyper)} {terms} of order >= 3")
+    ax.set_title(f"Interaction network ({interactions.index}): "
+                 f"{_count(len(members), 'component')}, "
+                 f"{_count(len(hyper), 'term')} of order >= 3")
+    if not members:
+        ax.text(0.5, 0.5, "no interaction to draw", ha="center", va="center",
+                transform=ax.transAxes, color="0.4")
+        return ax
+    figure.colorbar(ScalarMappable(norm, cmap), ax=ax, shrink=0.55, pad=0.02, aspect=25,
+                    label=f"node: own effect ({interactions.index} value alone)")
+    handles = [Line2D([], [], color=_POSITIVE if v > 0 else _NEGATIVE, linewidth=width(v),
+                      label=f"{v:+.2g}") for v in (scale, scale / 2, -scale / 2, -scale)
+               if terms]
+    if hyper:
+        handles.append(Line2D([], [], color="0.35", marker="s", linestyle=(0, (2, 2)),
+                              label="order >= 3"))
+    if handles:
+        legend = ax.legend(
+            handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+            ncol=len(handles), frameon=False, fontsize=8, handlelength=2.5,
+            title_fontsize=8, title=f"lines: {interactions.index} values of pairs, red > 0, "
+            "blue < 0, width by size; components clockwise from the top, in order")
+        legend.get_title().set_color("0.3")
+    labels = _ring_labels(ax, interactions, members, xy, sizes)
+    _fit_limits(ax, labels, xy, sizes)
+    _write_values(ax, notes, scale, labels)
     return ax
+
+
+def _free_place(centre, taken, gap: float = 0.2):
+    """``centre``, or the nearest point around it at least ``gap`` from every point in
+    ``taken`` (squares of terms on similar members would otherwise coincide)."""
+    turns = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    for radius in (0.0, gap, 2 * gap, 3 * gap):
+        for turn in turns[: 1 if radius == 0 else None]:
+            point = centre + radius * np.array([np.cos(turn), np.sin(turn)])
+            if all(np.hypot(*(point - other)) >= gap for other in taken):
+                return point
+    return centre
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _renderer(figure):
+    figure.draw_without_rendering()  # applies the layout engine, if any
+    return figure.canvas.get_renderer()
+
+
+def _extent(artist, renderer, pad: float = 0.0):
+    box = artist.get_window_extent(renderer)
+    return box.padded(pad) if pad else box
+
+
+def _overlapping(boxes) -> bool:
+    return any(a.overlaps(b) for j, a in enumerate(boxes) for b in boxes[j + 1:])
+
+
+def _ring_labels(ax, interactions: Interactions, members, xy, sizes) -> list:
+    """Each component's name just outside its node, in a white box; turned along the
+    radius where level names would overlap (many components)."""
+    texts = []
+    for i, (x, y), size in zip(members, xy, sizes):
+        gap = np.sqrt(size) / 2 + 3  # the marker's radius in points, and a little air
+        direction = np.array([x, y]) if len(members) > 1 else np.array([0.0, 1.0])
+        texts.append(ax.annotate(
+            _label(interactions, (i,), 18), (x, y), xytext=tuple(gap * direction),
+            textcoords="offset points", fontsize=9, zorder=4,
+            ha="left" if x > 0.3 else "right" if x < -0.3 else "center",
+            va="bottom" if y > 0.3 else "top" if y < -0.3 else "center",
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "0.75",
+                  "linewidth": 0.6}))
+    renderer = _renderer(ax.figure)
+    if _overlapping([_extent(t, renderer) for t in texts]):
+        for text, (x, y) in zip(texts, xy):
+            angle = np.degrees(np.arctan2(y, x))
+            left = x < -1e-9
+            text.set_rotation(angle + 180 if left else angle)
+            text.set_rotation_mode("anchor")
+            text.set_ha("right" if left else "left")
+            text.set_va("center")
+    return texts
+
+
+def _fit_limits(ax, texts, xy, sizes, pad: float = 6.0) -> None:
+    """Data limits that hold every node and every name, with ``pad`` pixels to spare.
+
+    The names are sized in points, the ring in data units: the limits are found by a few
+    rounds of measuring (each round shrinks the remaining error several times)."""
+    ax.set_xlim(-1.2, 1.2)
+    ax.set_ylim(-1.2, 1.2)
+    radii = np.sqrt(sizes)[:, None] / 2 * ax.figure.dpi / 72 + pad  # in pixels
+    for _ in range(6):
+        renderer = _renderer(ax.figure)
+        boxes = [_extent(t, renderer, pad) for t in texts]
+        centres = ax.transData.transform(xy)
+        corners = np.concatenate([[[b.x0, b.y0] for b in boxes],
+                                  [[b.x1, b.y1] for b in boxes],
+                                  centres - radii, centres + radii])
+        data = ax.transData.inverted().transform(corners)
+        low, high = data.min(axis=0), data.max(axis=0)
+        ax.set_xlim(low[0], high[0])
+        ax.set_ylim(low[1], high[1])
+
+
+def _write_values(ax, notes, scale: float, taken) -> None:
+    """Write the value of every term of order 3 or more beside its square, and of the
+    strongest pairs on their lines where the place is free."""
+    from matplotlib.transforms import Bbox
+
+    renderer = _renderer(ax.figure)
+    boxes = [_extent(t, renderer, 2.0) for t in taken]
+    for x, y, _, square in notes:  # the squares themselves
+        if square:
+            (cx, cy), = ax.transData.transform([(x, y)])
+            boxes.append(Bbox([[cx - 6, cy - 6], [cx + 6, cy + 6]]))
+    places = {True: [((0, 7), "center", "bottom"), ((0, -7), "center", "top"),
+                     ((8, 0), "left", "center"), ((-8, 0), "right", "center")],
+              False: [((0, 0), "center", "center")]}
+    pairs_written = 0
+    for x, y, value, square in sorted(notes, key=lambda note: (not note[3], -abs(note[2]))):
+        if not square and (pairs_written >= 6 or abs(value) < 0.3 * scale):
+            continue
+        for attempt, (offset, ha, va) in enumerate(places[square]):
+            text = ax.annotate(f"{value:+.2g}", (x, y), textcoords="offset points",
+                               xytext=offset, ha=ha, va=va, fontsize=7.5, zorder=5,
+                               color=_POSITIVE if value >= 0 else _NEGATIVE,
+                               bbox={"boxstyle": "round,pad=0.1", "facecolor": "white",
+                                     "edgecolor": "none", "alpha": 0.8})
+            box = _extent(text, renderer, 2.0)
+            if not any(box.overlaps(b) for b in boxes):
+                break
+            if not square or attempt < len(places[square]) - 1:
+                text.remove()  # a square's value is written even where nothing is free
+                text = None
+        if text is None:
+            continue
+        boxes.append(box)
+        pairs_written += not square
 
 
 def faithfulness_curve(estimator, X, y, X_test, y_test, budgets: Sequence[int]) -> dict:

@@ -19,16 +19,20 @@ body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
 h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
 .meta { color: #555; font-size: 0.9rem; }
 .text { border: 1px solid #ddd; border-radius: 6px; padding: 1rem; white-space: pre-wrap;
-        font-size: 1.05rem; }
-.c { border-radius: 3px; cursor: pointer; padding: 0 1px; }
-.c.selected { outline: 2px solid #2166ac; }
+        font-size: 1.2rem; line-height: 1.9; }
+.c { border-radius: 3px; cursor: pointer; padding: 1px 2px; }
+.c.light { color: #fff; }
+.c.selected { outline: 2px solid #222; outline-offset: 1px; }
+.legend { font-size: 0.85rem; color: #555; margin: 0.4rem 0 0; }
+.legend .c { display: inline-block; min-width: 3.2rem; text-align: center; cursor: default;
+             margin-right: 1px; font-variant-numeric: tabular-nums; }
 .chips .c { display: inline-block; margin: 2px; padding: 2px 6px; border: 1px solid #ccc; }
-#details { min-height: 6rem; border-left: 4px solid #2166ac; padding: 0.5rem 1rem;
+#details { min-height: 6rem; border-left: 4px solid #888; padding: 0.5rem 1rem;
            margin: 1rem 0; background: #f7f9fc; }
 table { border-collapse: collapse; margin: 0.5rem 0; }
 td, th { padding: 0.2rem 0.7rem; border-bottom: 1px solid #eee; text-align: left; }
 td.v { text-align: right; font-variant-numeric: tabular-nums; }
-.pos { color: #1b7837; } .neg { color: #b2182b; }
+.pos { color: #b2182b; } .neg { color: #2166ac; }
 img { max-width: 100%; }
 """
 
@@ -64,7 +68,7 @@ function select(i) {
   }
   box.appendChild(table);
 }
-document.querySelectorAll(".c").forEach(e =>
+document.querySelectorAll("#text .c").forEach(e =>
   e.addEventListener("click", () => select(Number(e.dataset.i))));
 const match = location.hash.match(/c=(\\d+)/);
 if (match) select(Number(match[1]));
@@ -78,7 +82,9 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
     """Write one self-contained HTML file explaining a fitted explainer.
 
     The page shows the text (for a :class:`~spexlearn.ablation.TextAblation`) or the
-    components, each shaded by its Shapley value (green raises the output, red lowers it);
+    components, each shaded by its Shapley value (red raises the output, blue lowers it;
+    the strongest is fully coloured, the weaker ones by the square root of their share of
+    it, never paler than a visible tint, and a legend gives the scale);
     clicking a component lists its strongest interactions. Below: the table of the
     strongest interactions, and the bar chart, network and (given ``curves``)
     faithfulness-versus-budget plots as embedded images. Nothing is loaded from outside
@@ -133,9 +139,11 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
     body = [
         _header(explainer, value_function, title, faithfulness, holdout),
         "<h2>Components</h2>",
-        '<p class="meta">Shaded by Shapley value (green raises the output, red lowers '
-        "it). Click a component to see its strongest interactions.</p>",
+        '<p class="meta">Each component is shaded by its own effect on the value (its '
+        "Shapley value): red raises it, blue lowers it, the stronger the colour the larger "
+        "the effect. Click a component to see its strongest interactions.</p>",
         _components_html(value_function, explainer.component_names_, effect),
+        _legend_html(effect),
         '<div id="details"><span class="meta">No component selected.</span></div>',
         f"<h2>Strongest interactions ({html.escape(index)})</h2>",
         _table_html(interactions, top),
@@ -181,15 +189,42 @@ def _header(explainer, value_function, title, faithfulness, holdout) -> str:
     return "\n".join(lines)
 
 
+_RAISES, _LOWERS = "178,24,43", "33,102,172"  # red and blue, as in spexlearn.plot
+
+
+def _alpha(value: float, scale: float) -> float:
+    """Opacity of a component's shading: 0.85 for the strongest, the square root of the
+    share of it for the others (a quarter of the effect is half the colour), and at least
+    0.15 for any effect above a thousandth of the strongest, so that none is lost."""
+    share = 0.0 if scale <= 0 else min(abs(value) / scale, 1.0)
+    if share < 1e-3:
+        return 0.0
+    return 0.15 + 0.7 * float(np.sqrt(share))
+
+
 def _shade(value: float, scale: float) -> str:
-    alpha = 0.0 if scale == 0 else min(abs(value) / scale, 1.0) * 0.6
-    rgb = "27,120,55" if value >= 0 else "178,24,43"
-    return f"background: rgba({rgb},{alpha:.3f})"
+    rgb = _RAISES if value >= 0 else _LOWERS
+    return f"background: rgba({rgb},{_alpha(value, scale):.3f})"
 
 
 def _span(i: int, text: str, value: float, scale: float) -> str:
-    return (f'<span class="c" data-i="{i}" style="{_shade(value, scale)}" '
-            f'title="{value:+.3f}">{html.escape(text)}</span>')
+    light = " light" if _alpha(value, scale) > 0.6 else ""  # white text on dark shading
+    return (f'<span class="c{light}" data-i="{i}" style="{_shade(value, scale)}" '
+            f'title="Shapley value {value:+.3f}">{html.escape(text)}</span>')
+
+
+def _legend_html(effect: np.ndarray) -> str:
+    """A row of swatches: the shading of a few values from the strongest lowering effect
+    to the strongest raising one."""
+    scale = float(np.abs(effect).max()) if len(effect) else 0.0
+    if scale == 0:
+        return '<p class="legend" id="legend">No component changes the value.</p>'
+    steps = [-1.0, -0.5, -0.1, 0.1, 0.5, 1.0]
+    swatches = "".join(
+        f'<span class="c{" light" if _alpha(s * scale, scale) > 0.6 else ""}" '
+        f'style="{_shade(s * scale, scale)}">{s * scale:+.2f}</span>' for s in steps)
+    return (f'<p class="legend" id="legend">lowers the value {swatches} raises the value '
+            "(Shapley values)</p>")
 
 
 def _components_html(value_function, names, effect: np.ndarray) -> str:

@@ -28,21 +28,32 @@ def test_report_is_self_contained_and_shades_the_text(explained, tmp_path):
     curves = {"ProxySPEX": {"budgets": [100, 300], "r2": [0.9, 1.0]}}
     page = write_report(tmp_path / "r.html", explainer, value, faithfulness=1.0,
                         curves=curves, holdout=100).read_text()
-    assert page.count('class="c"') == 10 and "the film was" not in page  # words wrapped
+    assert page.count(' data-i="') == 10 and "the film was" not in page  # words wrapped
     assert page.count("data:image/png;base64,") == 3
     assert "http://" not in page and "https://" not in page and "<script src" not in page
     assert "faithfulness R² 1.000 estimated from the queries" in page and "word-lm" in page
     assert "R² 1.000 measured on 100 fresh masks" in page
-    # Shapley values: "wonderful" 1.5 (full green), "not" 1.0, "bad" -1 + 2/2 = 0 (clear).
-    assert 'data-i="9" style="background: rgba(27,120,55,0.600)' in page
-    assert 'data-i="3" style="background: rgba(27,120,55,0.400)' in page
-    assert 'data-i="4" style="background: rgba(27,120,55,0.000)' in page
+    # Shapley values: "wonderful" 1.5 (the strongest: deep red, white letters), "not" 1.0
+    # (0.15 + 0.7 sqrt(2/3)), "bad" -1 + 2/2 = 0 (clear).
+    assert 'class="c light" data-i="9" style="background: rgba(178,24,43,0.850)' in page
+    assert 'class="c light" data-i="3" style="background: rgba(178,24,43,0.722)' in page
+    assert 'class="c" data-i="4" style="background: rgba(178,24,43,0.000)' in page
+    assert 'id="legend">lowers the value' in page and ">+1.50</span>" in page
+
+
+def test_shading_strongest_deep_weak_visible_none_clear():
+    from spexlearn.report import _alpha
+
+    assert _alpha(-2.0, 2.0) == pytest.approx(0.85) and _alpha(0.0, 2.0) == 0.0
+    assert 0.15 <= _alpha(0.02, 2.0) < 0.25  # 1 % of the strongest: a visible tint
+    assert _alpha(0.5, 2.0) == pytest.approx(0.5)  # a quarter: half the colour
+    assert _alpha(1.0, 0.0) == 0.0  # nothing to scale by
 
 
 def test_report_without_text_lists_components(explained, tmp_path):
     _, explainer = explained
     page = write_report(tmp_path / "r.html", explainer, plots=False).read_text()
-    assert 'class="text chips"' in page and page.count('class="c"') == 10
+    assert 'class="text chips"' in page and page.count(' data-i="') == 10
 
 
 def _browser():
@@ -80,6 +91,15 @@ def test_report_in_a_real_browser(explained, tmp_path):
         first = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
         assert first == ["+2.000", "2", "bad"]  # Möbius: "not" and "bad" together
         assert "selected" in spans[3].get_attribute("class")
+        # The strongest word is deeply coloured, the weaker ones still visibly tinted.
+        shades = [driver.execute_script(
+            "return getComputedStyle(arguments[0]).backgroundColor", s) for s in spans]
+        alphas = [float(s.rsplit(",", 1)[1].rstrip(")")) if s.startswith("rgba") else 1.0
+                  for s in shades]
+        assert alphas[9] > 0.8 and shades[9].startswith("rgba(178, 24, 43")  # wonderful
+        assert 0.5 < alphas[3] < alphas[9] and alphas[4] == 0.0  # not; bad (no effect)
+        legend = driver.find_element(By.ID, "legend").text
+        assert "lowers the value" in legend and "raises the value" in legend
         images = driver.find_elements(By.TAG_NAME, "img")
         assert len(images) == 2 and all(
             driver.execute_script("return arguments[0].naturalWidth", im) > 100
@@ -92,5 +112,5 @@ def test_report_in_a_real_browser(explained, tmp_path):
 
     pixels = plt.imread(shot)[..., :3]
     assert pixels.shape[0] > 500 and pixels.shape[1] > 800
-    green = (pixels[..., 1] > pixels[..., 0] + 0.1) & (pixels[..., 1] > pixels[..., 2] + 0.1)
-    assert green.sum() > 200  # the shading and the bars are drawn
+    red = (pixels[..., 0] > pixels[..., 1] + 0.1) & (pixels[..., 0] > pixels[..., 2] + 0.1)
+    assert red.sum() > 200  # the shading and the bars are drawn
