@@ -394,11 +394,15 @@ def write_plots(rows: list[Row], out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     tasks = sorted({r.task for r in rows}, key=_task_order)
-    columns = min(4, len(tasks))
+    # A grid that reads at the documentation's width (820 pixels, 8.2 in at 100 dpi): two
+    # columns up to four tasks, three above; the legend takes a free cell where there is.
+    columns = 1 if len(tasks) == 1 else 2 if len(tasks) <= 4 else 3
     lines = -(-len(tasks) // columns)
-    fig, axes = plt.subplots(lines, columns, figsize=(3.6 * columns, 3.2 * lines + 0.6),
-                             squeeze=False, layout="constrained")
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    free = lines * columns - len(tasks)
+    fig, axes = plt.subplots(lines, columns, squeeze=False, layout="constrained",
+                             figsize=(8.2, 2.8 * lines + (0 if free else 0.7)))
+    tab20 = plt.get_cmap("tab20").colors  # the ten usual colours, then ten lighter ones
+    colours = [*tab20[0::2], *tab20[1::2]]
     colour_of = {}
     for ax, task in zip(axes.flat, tasks):
         here = [r for r in rows if r.task == task and not r.failed]
@@ -426,8 +430,17 @@ def write_plots(rows: list[Row], out: Path) -> None:
     for ax in axes[:, 0]:
         ax.set_ylabel("held-out R²")
     handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines()}
-    fig.legend(handles.values(), handles.keys(), loc="outside lower center",
-               ncol=min(len(handles), 5), fontsize=8)
+    if free:  # the free cells are the end of the last line: one cell for the legend
+        for ax in axes[-1, columns - free:]:
+            ax.remove()
+        spare = fig.add_subplot(axes[0, 0].get_gridspec()[-1, columns - free:])
+        spare.set_axis_off()
+        spare.legend(handles.values(), handles.keys(), loc="center", fontsize=9,
+                     ncol=1 if len(handles) <= 7 else 2 if free > 1 else 1,
+                     title="method (thick: ours)")
+    else:
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center",
+                   ncol=min(len(handles), 5), fontsize=9)
     fig.savefig(out / "benchmark_faithfulness.png", dpi=100)
     plt.close(fig)
 

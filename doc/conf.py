@@ -26,5 +26,7 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path = ["_static"]
+html_css_files = ["spexlearn.css"]
+# 1,100 px leaves the body 820 px for the figures and tables, and fits a 1,280 px window.
 html_theme_options = {"description": "Interactions that drive an LLM's output",
-                      "fixed_sidebar": True}
+                      "fixed_sidebar": True, "page_width": "1100px", "body_max_width": "none"}

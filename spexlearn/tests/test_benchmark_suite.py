@@ -62,3 +62,24 @@ def test_acceptance_tables(monkeypatch):
     rows.append(row("t", 2000, "proxyspex", 0.95, 0.1, 2000, 9))
     assert module.acceptance(rows)[1][1] == [["t", "0.9000", "2000"]]
     assert "failed: OverflowError" in module._cells(rows[6])[3]
+
+
+@pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not next to the package")
+@pytest.mark.parametrize("n_tasks, columns", [(4, 2), (5, 3), (7, 3)])
+def test_plot_is_a_grid_that_reads_at_page_width(n_tasks, columns, tmp_path, monkeypatch):
+    """The documentation's body is 820 px wide: the figure fits it at its own size (no
+    2,800 px strip squeezed into the column), the legend in a free cell where there is."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    spec = importlib.util.spec_from_file_location("bench_run", RUN)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_run", module)
+    spec.loader.exec_module(module)
+    tasks = [f"synthetic-{10 * (t + 1)}" for t in range(n_tasks)]
+    rows = [module.Row(task, budget, method, r2, 0.1, budget, 5)
+            for task in tasks for budget in (250, 1000)
+            for method, r2 in (("proxyspex", 0.9), ("spex", 0.8), ("shapiq-proxyspex", 0.7))]
+    module.write_plots(rows, tmp_path)
+    height, width = plt.imread(tmp_path / "benchmark_faithfulness.png").shape[:2]
+    lines = -(-n_tasks // columns)
+    assert width <= 830 and width / columns >= 250  # every panel at least 250 px wide
+    assert height <= 300 * lines + 80
