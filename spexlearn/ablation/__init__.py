@@ -8,7 +8,7 @@ masks (in memory, and on disk with ``cache=path``), a progress bar and a Ray bac
 from ._base import Ablation, MaskCache, ValueFunctionError
 from .data import DataAblation
 from .heads import HeadAblation
-from .text import TextAblation
+from .text import RecordMismatchError, TextAblation
 
-__all__ = ["Ablation", "DataAblation", "HeadAblation", "MaskCache", "TextAblation",
-           "ValueFunctionError"]
+__all__ = ["Ablation", "DataAblation", "HeadAblation", "MaskCache", "RecordMismatchError",
+           "TextAblation", "ValueFunctionError"]

@@ -99,6 +99,10 @@ class Ablation:
     def _fingerprint(self) -> dict:
         raise NotImplementedError
 
+    def _prepare(self) -> None:
+        """Called before values are computed (not when all come from memory or the
+        cache): a subclass loads here what only computing needs, such as its model."""
+
     def fingerprint(self) -> str:
         """A hash of the settings that determine the values."""
         settings = self._fingerprint()
@@ -124,6 +128,8 @@ class Ablation:
         sort_key = self._sort_key(masks)
         order = np.arange(len(keys)) if sort_key is None else np.argsort(sort_key, kind="stable")
         missing = order[[bytes(keys[i]) not in self._memory for i in order]]
+        if len(missing):
+            self._prepare()
         todo = content_batches(missing, keys, self.batch_size)
         n_todo, finished = len(missing), 0
         with tqdm(total=n_todo, disable=not self.progress or n_todo == 0,

@@ -10,7 +10,7 @@ from ..lm import model_key
 from ..segment import UNITS, rebuild, segment
 from ._base import Ablation
 
-__all__ = ["TextAblation"]
+__all__ = ["RecordMismatchError", "TextAblation"]
 
 MASKINGS = ("remove", "token")
 _PLACEHOLDER = "..."
@@ -67,14 +67,25 @@ class TextAblation(Ablation):
     def __init__(self, lm=None, text="", *, unit="word", template="{text}", target=None,
                  mask="remove", placeholder=_PLACEHOLDER, max_new_tokens=48, cache=None,
                  batch_size=64, progress=True, backend="local", n_workers=None, repeats=1):
-        super().__init__(cache=cache, batch_size=batch_size, progress=progress,
-                         backend=backend, n_workers=n_workers, repeats=repeats)
-        _check_settings(unit, template, mask)
+        self._settings(text, unit=unit, template=template, mask=mask, placeholder=placeholder,
+                       cache=cache, batch_size=batch_size, progress=progress, backend=backend,
+                       n_workers=n_workers, repeats=repeats)
         if lm is None:
             from ..lm import load_default_lm
 
             lm = load_default_lm()
         self.lm = lm
+        self.target_text_, self._targets, self._weights = self._resolve_target(
+            target, max_new_tokens
+        )
+        self._check_prompts(max_new_tokens)
+
+    def _settings(self, text, *, unit, template, mask, placeholder, cache, batch_size,
+                  progress, backend, n_workers, repeats) -> None:
+        """Everything that needs no model."""
+        super().__init__(cache=cache, batch_size=batch_size, progress=progress,
+                         backend=backend, n_workers=n_workers, repeats=repeats)
+        _check_settings(unit, template, mask)
         self.text = text
         self.unit = unit
         self.template = template
@@ -82,13 +93,80 @@ class TextAblation(Ablation):
         self.placeholder = placeholder
         self.segments = segment(text, unit)
         self.component_names = _unique_names([part.text for part in self.segments])
-        self.target_text_, self._targets, self._weights = self._resolve_target(
-            target, max_new_tokens
-        )
+        self._deferred: dict | None = None
+
+    def _check_prompts(self, max_new_tokens) -> None:
+        """What the model's tokenizer says of the prompts: the shared prefix, the length."""
         self._prefix_length = self._shared_prefix_length()
         self.lm._check_length(len(self._prompt_ids(np.ones(self.n_components))) + max(
             len(t) for t in self._targets
         ))
+
+    # ------------------------------------------------------- deferred model
+    def record(self) -> dict:
+        """What a later run needs to serve this object's values from its cache without
+        the model: the fingerprint (the cache's key), the model's name and the scored
+        answer with its token ids. Plain JSON; see :meth:`deferred`."""
+        target = self.target_text_
+        return {"fingerprint": self.fingerprint(), "model": str(self.lm.name),
+                "target_text": list(target) if isinstance(target, tuple) else target,
+                "targets": [[int(i) for i in ids] for ids in self._targets]}
+
+    @classmethod
+    def deferred(cls, load, record: dict, text="", *, target=None, max_new_tokens=48,
+                 unit="word", template="{text}", mask="remove", placeholder=_PLACEHOLDER,
+                 cache=None, batch_size=64, progress=True, backend="local",
+                 n_workers=None, repeats=1) -> TextAblation:
+        """A TextAblation that loads its model (``load()``) only when a value is missing
+        from ``cache``.
+
+        ``record`` is what :meth:`record` returned for the same settings and model (the
+        caller keys it by both, e.g. with :func:`spexlearn.lm.source_key`): it gives the
+        cache's fingerprint, the model's name and the answer, so that values found in
+        the cache, and the target, need no model. Once loaded, the model must give the
+        recorded fingerprint again, else
+        :class:`~spexlearn.ablation.RecordMismatchError` is raised before any value is
+        computed: the values served until then belong to another model, and the caller
+        starts over with a TextAblation made from the loaded model.
+        """
+        self = cls.__new__(cls)
+        self._settings(text, unit=unit, template=template, mask=mask, placeholder=placeholder,
+                       cache=cache, batch_size=batch_size, progress=progress,
+                       backend=backend, n_workers=n_workers, repeats=repeats)
+        pair = isinstance(target, (tuple, list))
+        self.lm = _DeferredModel(load, record["model"])
+        self.target_text_ = tuple(record["target_text"]) if pair else record["target_text"]
+        self._targets = [list(ids) for ids in record["targets"]]
+        self._weights = np.array([1.0, -1.0] if pair else [1.0])
+        self._deferred = {"target": target, "max_new_tokens": max_new_tokens,
+                          "fingerprint": record["fingerprint"]}
+        return self
+
+    def fingerprint(self) -> str:
+        if self._deferred is not None:
+            return self._deferred["fingerprint"]
+        return super().fingerprint()
+
+    def _prepare(self) -> None:
+        """Load a deferred model and check that it is the one recorded."""
+        if self._deferred is None:
+            return
+        deferred = self._deferred
+        lm = self.lm.load()
+        self.lm, self._deferred = lm, None
+        if deferred["target"] is not None:  # given answers: tokenized by this model again
+            self.target_text_, self._targets, self._weights = self._resolve_target(
+                deferred["target"], deferred["max_new_tokens"])
+        # (The model's own answer is not generated again: the record is keyed by the
+        # model's files and the prompt, and the fingerprint below checks the model.)
+        self._check_prompts(deferred["max_new_tokens"])
+        if self.fingerprint() != deferred["fingerprint"]:
+            # Nothing read under the recorded key is served again.
+            self._memory, self._store = {}, None
+            raise RecordMismatchError(
+                f"the model loaded ({lm.name}) does not give the recorded cache key "
+                f"{deferred['fingerprint']} but {self.fingerprint()}: the values served "
+                "from the cache so far are another model's; start over with this model.")
 
     # -------------------------------------------------------------- prompts
     def prompt(self, mask) -> str:
@@ -159,6 +237,21 @@ class TextAblation(Ablation):
         for i in np.flatnonzero(~fits):
             scores[i] = self.lm.logprobs([prompts[i]], self._targets)[0]
         return scores @ self._weights
+
+
+class RecordMismatchError(RuntimeError):
+    """A deferred :class:`TextAblation`'s model, once loaded, is not the recorded one."""
+
+
+class _DeferredModel:
+    """A model's name, and how to load it."""
+
+    def __init__(self, load, name: str):
+        self._load = load
+        self.name = name
+
+    def load(self):
+        return self._load()
 
 
 def _check_settings(unit: str, template: str, mask: str) -> None:

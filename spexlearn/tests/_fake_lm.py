@@ -1,5 +1,7 @@
 """A language model stand-in whose answer log-probabilities are a known function."""
 
+import zlib
+
 import numpy as np
 
 
@@ -37,6 +39,14 @@ class WordLM:
                 out[r, c] = positive if target == self.encode("positive") else 0.0
         self.n_scored += len(prompts)
         return out
+
+
+class StableLM(WordLM):
+    """A WordLM whose token ids do not depend on what it encoded before, as a real
+    tokenizer's: each loaded copy gives the same ids."""
+
+    def encode(self, text):
+        return [self.vocab.setdefault(word, zlib.crc32(word.encode())) for word in text.split()]
 
 
 def use_word_lm(monkeypatch) -> WordLM:
