@@ -31,7 +31,7 @@ from ._stages import (
 )
 from .interactions import Interactions
 from .spectral import INDICES, SparseSpectrum, interaction_values
-from .spectral._kernel import fit_walsh_kernel, kernel_order, kernel_rows
+from .spectral._kernel import fit_walsh_kernel, kernel_order, kernel_rows, symmetric_order
 from .spectral._peeling import exhaustive_spectrum
 
 # Largest n for which masks are drawn by enumerating integers instead of rejection sampling.
@@ -211,7 +211,9 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         if len(rows) > most:
             rows = np.sort(rng.choice(rows, most, replace=False))
         try:
-            spectrum, search = fit_walsh_kernel(X[rows], y[rows], order, search)
+            spectrum, search = fit_walsh_kernel(
+                X[rows], y[rows], order, search,
+                symmetric=symmetric_order(X.shape[1], order, self.max_order))
         except np.linalg.LinAlgError:  # degenerate values: the other rungs remain
             return None, None
         if not np.isfinite(spectrum.coef).all():
