@@ -145,7 +145,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
                            if kernel is not None else None)
             return self._grow(X[rows], y[rows], rng, fold_proxy, extra, fold_kernel)
 
-        splits = fold_splits(X, judged, rng)
+        splits = fold_splits(X, _typical_rows(X, judged), rng)
         support_rung = "sparse" if ladder.screened is None else "screened"
         held, predictions = out_of_fold(on_fold, X, y, splits,
                                         support=getattr(ladder, support_rung))
@@ -559,6 +559,24 @@ def draw_uniform_masks(n: int, count: int, rng: np.random.RandomState) -> np.nda
         extra = rng.randint(0, 2, size=(count - rows.shape[0], n)).astype(np.uint8)
         rows = _distinct_rows(np.vstack([rows, extra]))[0]
     return rows[:count]
+
+
+def _typical_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows`` less the all-ones and all-zeros masks, where fresh uniform masks almost
+    never are one of them (2^n well above the number of rows).
+
+    Paired sampling queries both on purpose, and a prompt with nothing kept is far from
+    every partial one (5.8 standard deviations on the sentence-level review): judged
+    among 250 masks, its one error took 0.13 off the estimated R², for masks that fresh
+    uniform draws meet with probability 2^(1-n).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if 2.0 ** X.shape[1] <= 4 * X.shape[0]:
+        return rows  # near every mask: the constant ones are as typical as any
+    part = X[rows]
+    constant = (part == part[:, :1]).all(axis=1) & np.isin(part[:, 0], (0, 1))
+    typical = rows[~constant]
+    return typical if len(typical) >= 2 else rows
 
 
 def draw_paired_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndarray:

@@ -98,8 +98,10 @@ class ProxySPEXExplainer(_BaseExplainer):
         screens, the kernel, the proxy, their blend) is fitted again without each fold of
         the samples (10 folds up to 2,000 samples, 5 above; a mask and its complement in
         the same fold) and predicts the fold; the rung with the smallest out-of-fold error
-        is the surrogate, and its out-of-fold R² is this. The folds fit fewer samples, so
-        it leans pessimistic. Below 0.5 the fit warns (:class:`LowFaithfulnessWarning`).
+        is the surrogate, and its out-of-fold R² is this. The all-ones and all-zeros masks
+        are fitted but not judged where 2^n is well above the budget: fresh uniform masks
+        almost never are one of them. The folds fit fewer samples, so it leans
+        pessimistic. Below 0.5 the fit warns (:class:`LowFaithfulnessWarning`).
         When every mask is queried: the exact R² of the (order-truncated) transform.
     faithfulness_method_ : str
         How ``faithfulness_`` was computed.

@@ -162,3 +162,34 @@ def test_spex_says_before_querying_that_a_small_design_decodes_little():
     assert warned_before and all(warned_before)  # said so before the first query
     assert any("ProxySPEXExplainer" in str(w.message) for w in caught)
     assert explainer.n_queries_ == 1000
+
+
+def test_the_constant_masks_are_fitted_but_not_judged_where_fresh_masks_never_meet_them():
+    # A prompt with nothing kept is far from every partial one. Paired sampling queries
+    # it on purpose; judged as one of 250 masks, its out-of-fold error took the estimate
+    # far below the R² on fresh masks, which never include it (probability 2^-15).
+    rng = np.random.RandomState(0)
+    own = rng.normal(size=16)
+
+    def value(masks):
+        masks = np.asarray(masks)
+        nothing_kept = (masks == 0).all(axis=1)
+        return (1.0 - 2.0 * masks) @ own + 30.0 * nothing_kept
+
+    explainer = ProxySPEXExplainer(value, components=16, budget=250, random_state=0).fit()
+    X = _fresh(16)
+    r2 = explainer.score(X, value(X))
+    assert r2 > 0.9
+    assert abs(explainer.faithfulness_ - r2) < 0.1
+    # Both constant masks were queried and fitted.
+    assert explainer.n_queries_ == 250
+
+
+def test_the_constant_masks_are_judged_where_the_draw_is_near_every_mask():
+    from spexlearn._base import _typical_rows
+
+    X = every_mask(5)
+    assert len(_typical_rows(X, np.arange(len(X)))) == 32
+    X = np.vstack([np.ones((1, 12)), np.zeros((1, 12)), _fresh(12, m=100)])
+    kept = _typical_rows(X, np.arange(len(X)))
+    assert 0 not in kept and 1 not in kept and len(kept) == 100
