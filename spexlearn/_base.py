@@ -473,7 +473,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         index : str or None
-            One of ``fourier, mobius, shapley, banzhaf, sii, bii, stii, fsii, fbii``;
+            One of ``fourier, mobius, shapley, banzhaf, sii, bii, stii, fsii, fbii, ksii``;
             None: the estimator's ``index``.
         order : int or None
             Largest interaction order (for the order-k indices); None: ``max_order``.

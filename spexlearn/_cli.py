@@ -692,6 +692,8 @@ _INDEX_MEANINGS = {
             "Shapley-weighted least-squares sense",
     "fbii": "Faith-Banzhaf: the interactions up to the order that best fit the model over "
             "random masks",
+    "ksii": "k-Shapley values (shapiq's default): interactions up to the order, adding up "
+            "to the change from no {unit} kept to every {unit} kept",
 }
 
 

@@ -20,7 +20,8 @@ class Interactions:
 
     Produced by the explainers (``interactions_`` and ``interactions(index=, order=)``);
     one value per subset in the chosen interaction index (``"fourier"``, ``"mobius"``,
-    ``"shapley"``, ``"banzhaf"``, ``"sii"``, ``"bii"``, ``"stii"``, ``"fsii"``, ``"fbii"``).
+    ``"shapley"``, ``"banzhaf"``, ``"sii"``, ``"bii"``, ``"stii"``, ``"fsii"``, ``"fbii"``,
+    ``"ksii"``).
     Subsets that carry no value have value 0.
 
     Parameters

@@ -20,7 +20,8 @@ import numpy as np
 
 from ._sparse import FOURIER, MOBIUS, SparseSpectrum, subset_sums
 
-INDICES = ("fourier", "mobius", "shapley", "banzhaf", "sii", "bii", "stii", "fsii", "fbii")
+INDICES = ("fourier", "mobius", "shapley", "banzhaf", "sii", "bii", "stii", "fsii", "fbii",
+           "ksii")
 
 ExactWeight = Callable[[int, int], Fraction]
 
@@ -57,9 +58,28 @@ def _mobius_weight(index: str, k: int) -> ExactWeight:
             return Fraction(int(s == t))
         return (-1) ** (k - t) * Fraction(comb(s - t - 1, k - t), 2 ** (s - t))
 
+    def ksii(s: int, t: int) -> Fraction:
+        # k-SII(T) = sum over R outside T with t + |R| <= k of B_|R| SII(T u R); a(S)
+        # reaches T u R for C(s - t, j) sets R of size j, each with SII weight
+        # 1 / (s - t - j + 1). For s <= k the sum is [s == t] (the Bernoulli recursion).
+        if t == 0:
+            return Fraction(int(s == 0))
+        return sum((comb(s - t, j) * _bernoulli(j) / (s - t - j + 1)
+                    for j in range(min(k, s) - t + 1)), Fraction(0))
+
     table = {"mobius": mobius, "fourier": fourier, "shapley": sii, "banzhaf": bii}
-    table.update(sii=sii, bii=bii, stii=stii, fsii=fsii, fbii=fbii)
+    table.update(sii=sii, bii=bii, stii=stii, fsii=fsii, fbii=fbii, ksii=ksii)
     return table[index]
+
+
+@cache
+def _bernoulli(j: int) -> Fraction:
+    """The Bernoulli number ``B_j`` (``B_1 = -1/2``), exactly, by the recursion
+    ``sum_{i <= j} C(j + 1, i) B_i = 0``: a few lines where no dependency has them as
+    fractions (sympy is not one)."""
+    if j == 0:
+        return Fraction(1)
+    return -sum((comb(j + 1, i) * _bernoulli(i) for i in range(j)), Fraction(0)) / (j + 1)
 
 
 def _on_fourier(weight: ExactWeight) -> ExactWeight:
@@ -130,6 +150,11 @@ def interaction_values(
       components kept.
     - ``"fbii"`` (Faith-Banzhaf): ``a(T) + (-1)^(k-t) sum_{s > k} C(s-t-1, k-t)
       2^-(s-t) a(S)``, the order-k least-squares fit over uniformly random masks.
+    - ``"ksii"`` (k-Shapley values, shapiq's default index; Bordt & von Luxburg, AISTATS
+      2023): ``sum_{R ⊆ N - T, t + |R| <= k} B_|R| SII(T ∪ R)`` with the Bernoulli
+      numbers ``B``, for ``1 <= t <= k``: the SII of order k, with the lower orders
+      corrected so that all values sum to the full-input value; it equals ``a(T)`` where
+      ``f`` has no term above order k. The empty set carries ``a(∅)``.
 
     Parameters
     ----------

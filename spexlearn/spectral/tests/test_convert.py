@@ -58,6 +58,24 @@ def brute_index(table: np.ndarray, n: int, index: str, k: int) -> dict:
                 out[subset] = delta[0]
             else:
                 out[subset] = np.dot([k / n / comb(n - 1, m) for m in sizes], delta)
+    if index == "ksii":
+        return k_shapley_values(table, n, k)
+    return out
+
+
+BERNOULLI = (1.0, -1 / 2, 1 / 6, 0.0, -1 / 30, 0.0, 1 / 42)
+
+
+def k_shapley_values(table: np.ndarray, n: int, k: int) -> dict:
+    """k-SII from its definition (Bordt & von Luxburg 2023, eq. 6): the SII of every
+    subset up to order k from the value table, aggregated with Bernoulli numbers."""
+    sii = brute_index(table, n, "sii", k)
+    out = {(): table[0]}
+    for subset in targets(n, k, min_order=1):
+        rest = [i for i in range(n) if i not in subset]
+        out[subset] = sum(BERNOULLI[j] * sii[tuple(sorted(subset + extra))]
+                          for j in range(k - len(subset) + 1)
+                          for extra in combinations(rest, j))
     return out
 
 
@@ -112,7 +130,7 @@ def check_canonical(members: np.ndarray, values: np.ndarray) -> None:
 @pytest.mark.parametrize(
     ("index", "order"),
     [("shapley", None), ("banzhaf", None)]
-    + [(name, k) for name in ("sii", "bii", "stii") for k in (1, 2, 3)],
+    + [(name, k) for name in ("sii", "bii", "stii", "ksii") for k in (1, 2, 3)],
 )
 def test_index_matches_definition(index, order, seed, kind):
     f = random_spectrum(seed, n=N, kind=kind)
@@ -146,7 +164,7 @@ def test_faith_banzhaf_is_the_truncated_fourier_spectrum(order):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("index", ["shapley", "stii", "fsii"])
+@pytest.mark.parametrize("index", ["shapley", "stii", "fsii", "ksii"])
 def test_efficiency(index, seed, kind):
     f = random_spectrum(seed, n=N, kind=kind)
     full = f.evaluate(np.ones((1, N)))[0]
@@ -166,7 +184,7 @@ def test_fourier_and_mobius_indices_filter_the_spectrum(kind):
             assert got.allclose(kept, atol=1e-10)
 
 
-@pytest.mark.parametrize("index", ["sii", "bii", "stii", "fsii", "fbii"])
+@pytest.mark.parametrize("index", ["sii", "bii", "stii", "fsii", "fbii", "ksii"])
 def test_order_none_is_the_max_order(index):
     f = random_spectrum(8, n=N, max_order=4)
     got, expected = interaction_values(f, index), interaction_values(f, index, 4)
@@ -249,3 +267,33 @@ def test_large_sparse_spectrum():
             assert members.shape == (len(values), width)
             if index in ("shapley", "fsii", "stii"):
                 assert values.sum() == pytest.approx(full, rel=1e-9, abs=1e-9)
+
+
+def test_k_shapley_values_of_the_full_order_are_the_mobius_transform():
+    f = random_spectrum(5, n=N, max_order=3)
+    members, values = interaction_values(f, "ksii", 3)
+    got = SparseSpectrum.from_arrays(members, values, N, MOBIUS)
+    assert got.allclose(f.to_mobius(), atol=1e-10)
+
+
+def test_k_shapley_values_of_order_one_are_shapley_values():
+    f = random_spectrum(6, n=N)
+    ksii = as_dict(*interaction_values(f, "ksii", 1))
+    shapley = as_dict(*interaction_values(f, "shapley"))
+    assert ksii.keys() == shapley.keys()
+    assert all(ksii[s] == pytest.approx(shapley[s], abs=1e-10) for s in ksii)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_k_shapley_values_match_shapiqs_exact_computer(order):
+    shapiq = pytest.importorskip("shapiq")
+    f = random_spectrum(3, n=7, max_order=4)
+
+    def game(coalitions):
+        return f.evaluate(np.asarray(coalitions, dtype=np.uint8))
+
+    expected = shapiq.ExactComputer(n_players=7, game=game)("k-SII", order=order).dict_values
+    got = as_dict(*interaction_values(f, "ksii", order))
+    for subset, value in expected.items():
+        assert got.get(tuple(subset), 0.0) == pytest.approx(value, abs=1e-9), subset
+    assert set(got) <= {tuple(s) for s in expected}
