@@ -38,6 +38,8 @@ from .spectral._peeling import exhaustive_spectrum
 _ENUMERABLE_N = 20
 # Above it, masks are still enumerated when more than 1 / _DENSE_SHARE of all are drawn.
 _DENSE_SHARE = 8
+# Fewest queries for many components: ten folds of a mask and its complement each.
+_FEWEST_QUERIES = 20
 # Fewest samples the Walsh-kernel posterior is fitted on (its search needs a few per
 # hyper-parameter).
 _MIN_KERNEL_ROWS = 40
@@ -365,7 +367,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
                 f"{type(self.value_function).__name__}."
             )
 
-    def _check_budget(self, n: int, budget) -> int:
+    def _check_budget(self, n: int, budget, warn: bool = False) -> int:
         if n < 2:
             raise ValueError(
                 f"there is {n} component: interactions need at least 2; split the input "
@@ -373,11 +375,23 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
             )
         if not isinstance(budget, Integral):
             raise TypeError(f"budget must be an integer, got {budget!r}.")
-        if budget < n + 1:
+        fewest = min(n + 1, _FEWEST_QUERIES)
+        if budget < fewest:
+            needed = (f"n + 1 = {n + 1}" if fewest == n + 1
+                      else f"{fewest} (the folds that check the fit need them)")
             raise ValueError(
-                f"budget={budget} is too small for {n} components: at least n + 1 = {n + 1} "
+                f"budget={budget} is too small for {n} components: at least {needed} "
                 "queries are needed; raise budget (a few times n is a sensible minimum)."
             )
+        if warn and budget < n + 1:
+            # Fewer queries than own effects: the ladder keeps what predicts unseen masks
+            # (often a few strong components' effects through the proxy, or the constant).
+            warnings.warn(
+                f"budget={budget} is below n + 1 = {n + 1} for {n} components: the "
+                "queries cannot determine every component's own effect, and the fit keeps "
+                "only what predicts masks it was not fitted on (see faithfulness_). Raise "
+                "budget to a few times n for an explanation of every component.",
+                UserWarning, stacklevel=5)
         if n < 63 and budget > 2**n:
             raise ValueError(
                 f"budget={budget} exceeds the {2**n} distinct masks of {n} components; "

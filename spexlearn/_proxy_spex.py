@@ -46,7 +46,10 @@ class ProxySPEXExplainer(_BaseExplainer):
         None: LightGBM whose depth and number of trees are chosen by early stopping on a
         validation split.
     budget : int, default=1000
-        Number of value-function queries when the explainer draws its own masks.
+        Number of value-function queries when the explainer draws its own masks. At
+        least 20 (or n + 1 where n is smaller); below n + 1 the fit warns that not every
+        component's own effect can be determined, and keeps only what predicts masks it
+        was not fitted on.
     sampling : {"paired", "uniform"}, default="paired"
         How it draws them. "uniform": distinct uniformly random masks. "paired": random
         masks each followed by its complement, which makes odd- and even-order Fourier
@@ -175,7 +178,7 @@ class ProxySPEXExplainer(_BaseExplainer):
     }
 
     def _planned_queries(self, n: int) -> int:
-        return self._check_budget(n, self.budget)
+        return self._check_budget(n, self.budget, warn=True)
 
     def _bytes_needed(self, n: int, m: int) -> int:
         # Masks (uint8, and float64 for the proxy), the candidate terms' basis, the refits.

@@ -60,6 +60,22 @@ def test_budget_below_n_plus_one(f):
         ProxySPEXExplainer(f, budget=5).fit()
 
 
+def test_fewer_queries_than_components_warn_and_stay_conservative():
+    # 270 attention heads at 250 queries: no refusal, but a warning, and a fit that keeps
+    # only what predicts unseen masks (here the few strong components, or the constant).
+    from spexlearn.datasets import make_sparse_function
+
+    f60, truth = make_sparse_function(60, n_terms=5, max_order=1, random_state=0)
+    with pytest.warns(UserWarning, match=r"budget=40 is below n \+ 1 = 61") as caught:
+        explainer = ProxySPEXExplainer(f60, budget=40, random_state=0).fit()
+    assert sum("below n + 1" in str(w.message) for w in caught) == 1
+    X = np.random.RandomState(1).randint(0, 2, size=(500, 60))
+    assert explainer.score(X, truth.evaluate(X)) > -0.05
+    assert explainer.faithfulness_ < 0.5  # and the low-faithfulness warning says so
+    with pytest.raises(ValueError, match=r"budget=19 is too small.*at least 20"):
+        ProxySPEXExplainer(f60, budget=19).fit()
+
+
 def test_budget_above_all_masks(f):
     with pytest.raises(ValueError, match="exceeds the 64 distinct masks"):
         ProxySPEXExplainer(f, budget=65).fit()
