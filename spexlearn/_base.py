@@ -585,7 +585,7 @@ def _typical_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     uniform draws meet with probability 2^(1-n).
     """
     rows = np.asarray(rows, dtype=np.int64)
-    if 2.0 ** X.shape[1] <= 4 * X.shape[0]:
+    if 2 ** X.shape[1] <= 4 * X.shape[0]:  # integers: 2.0 ** 1024 overflows
         return rows  # near every mask: the constant ones are as typical as any
     part = X[rows]
     constant = (part == part[:, :1]).all(axis=1) & np.isin(part[:, 0], (0, 1))

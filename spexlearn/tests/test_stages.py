@@ -193,3 +193,6 @@ def test_the_constant_masks_are_judged_where_the_draw_is_near_every_mask():
     X = np.vstack([np.ones((1, 12)), np.zeros((1, 12)), _fresh(12, m=100)])
     kept = _typical_rows(X, np.arange(len(X)))
     assert 0 not in kept and 1 not in kept and len(kept) == 100
+    # Thousands of components: 2^n is no float (2.0 ** 2000 raised OverflowError).
+    X = np.vstack([np.ones((1, 2000)), _fresh(2000, m=30)])
+    assert len(_typical_rows(X, np.arange(len(X)))) == 30
