@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from math import comb, log
 
 import numpy as np
 from scipy.optimize import nnls
@@ -34,6 +35,7 @@ __all__ = [
     "Ladder",
     "LadderChoice",
     "ProxySearch",
+    "affords_recovery",
     "choose_rung",
     "chosen_surrogate",
     "fit_default_lightgbm",
@@ -67,6 +69,10 @@ RECOVERED_R2 = 0.9
 # among thousands of candidates with many terms per sample fits the folds it was chosen
 # on (78 terms on 250 samples: R² 0.99 on the folds, 0.87 on fresh masks).
 RECOVERY_SAMPLES_PER_TERM = 5
+# ... and of at most k terms where the samples hold k ln(N / k), N the subsets up to the
+# support's order: what compressed sensing needs to find k of N terms. 170 terms chosen
+# among the 2 million pairs of 2,000 components on 1,000 samples predicted the folds they
+# were chosen on with R² 0.98 and fresh masks with 0.43.
 # A proxy whose validation error is this many times the sparse surrogate's residual
 # variance cannot earn a blend weight; the folds then skip it.
 HOPELESS_PROXY = 20.0
@@ -214,7 +220,7 @@ def out_of_fold(
     for train, held in splits:
         rows.append(held)
         predicted = fit(train).predictions(X[held])
-        if support is not None and len(support) * RECOVERY_SAMPLES_PER_TERM <= len(X):
+        if support is not None and affords_recovery(support, len(X)):
             predicted["support"] = refit(support, X[train], y[train]).evaluate(X[held])
         predictions.append(predicted)
     common = set.intersection(*(set(p) for p in predictions))
@@ -272,6 +278,18 @@ def choose_rung(
     total = float(((y_held - y_held.mean()) ** 2).sum())
     faithfulness = 1.0 - errors[rung] * len(y_held) / total if total > 0 else 0.0
     return LadderChoice(rung, sparse_rung, weights, faithfulness, errors)
+
+
+def affords_recovery(support: SparseSpectrum, m: int) -> bool:
+    """Whether ``m`` samples can have recovered ``support`` rather than fitted noise with
+    it: at least ``RECOVERY_SAMPLES_PER_TERM`` per term, and ``k ln(N / k)`` in all."""
+    k = len(support)
+    if k * RECOVERY_SAMPLES_PER_TERM > m:
+        return False
+    order = max(int(support.orders.max()), 1) if k else 1
+    n = support.n_components
+    candidates = sum(comb(n, j) for j in range(1, min(order, n) + 1))
+    return k * log(max(candidates / max(k, 1), 1.0)) <= m
 
 
 def _recovered_on_every_row(y_held, support, errors, sparse_rung) -> bool:

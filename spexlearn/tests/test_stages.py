@@ -196,3 +196,22 @@ def test_the_constant_masks_are_judged_where_the_draw_is_near_every_mask():
     # Thousands of components: 2^n is no float (2.0 ** 2000 raised OverflowError).
     X = np.vstack([np.ones((1, 2000)), _fresh(2000, m=30)])
     assert len(_typical_rows(X, np.arange(len(X)))) == 30
+
+
+def test_a_support_too_large_for_its_candidates_is_not_taken_as_recovered():
+    from spexlearn._stages import affords_recovery
+    from spexlearn.spectral import SparseSpectrum
+
+    def support(n, k, order):
+        rng = np.random.RandomState(0)
+        subsets = {tuple(sorted(rng.choice(n, order, replace=False))) for _ in range(3 * k)}
+        return SparseSpectrum([(), *sorted(subsets)[: k - 1]], np.ones(k), n)
+
+    # The suite's synthetic-2000 at 1,000 queries: 170 pairs among 2 million candidates
+    # (k ln(N/k) = 1,600 samples needed); its folds said R² 0.98, fresh masks 0.43.
+    assert not affords_recovery(support(2000, 170, 2), 1000)
+    # Recoveries the suite relies on: 50 terms of order 3 among 100 components at 500
+    # samples (R² 0.9996), 45 terms of 20 components at 1,000.
+    assert affords_recovery(support(100, 50, 3), 500)
+    assert affords_recovery(support(20, 45, 3), 1000)
+    assert not affords_recovery(support(20, 60, 2), 250)  # five samples a term
