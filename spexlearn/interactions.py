@@ -13,6 +13,21 @@ from .spectral import INDICES, canonical_terms
 __all__ = ["Interactions"]
 
 _REPR_ROWS = 10
+# Our index names and shapiq's. "fourier" has no shapiq counterpart with our convention
+# (a term's sign flips with each kept component); the others agree value for value with
+# shapiq's ExactComputer, but for SII's empty set (see ``to_shapiq``).
+_SHAPIQ_INDEX = {"mobius": "Moebius", "shapley": "SV", "banzhaf": "BV", "sii": "SII",
+                 "bii": "BII", "stii": "STII", "fsii": "FSII", "fbii": "FBII",
+                 "ksii": "k-SII"}
+_FROM_SHAPIQ = {theirs: ours for ours, theirs in _SHAPIQ_INDEX.items()}
+
+
+def _order_of(index: str, max_order: int) -> int | None:
+    """The ``order`` an explainer gives an index: 1 for per-component values, none for
+    Möbius coefficients, shapiq's ``max_order`` for the others."""
+    if index in ("shapley", "banzhaf"):
+        return 1
+    return None if index == "mobius" else int(max_order)
 
 
 class Interactions:
@@ -252,6 +267,84 @@ class Interactions:
             with open(text_or_path, encoding="utf-8") as fh:
                 text = fh.read()
         return cls.from_dict(json.loads(text))
+
+    def to_shapiq(self, baseline: float | None = None):
+        """These values as a ``shapiq.InteractionValues``, for shapiq's plots and tools.
+
+        Index names map to shapiq's ("shapley" -> "SV", "banzhaf" -> "BV", "sii" ->
+        "SII", "bii" -> "BII", "stii" -> "STII", "fsii" -> "FSII", "fbii" -> "FBII",
+        "ksii" -> "k-SII", "mobius" -> "Moebius"); every value is kept as it is, and
+        they equal shapiq's ``ExactComputer`` for the same game, with one difference:
+        our SII gives the empty set the baseline ``f(∅)``, shapiq's ExactComputer its
+        SII value. "fourier" has no shapiq counterpart: convert the explainer's result
+        with ``interactions(index="mobius")`` first. shapiq's plots take the names as
+        ``feature_names=np.array(explainer.component_names_)``.
+
+        Parameters
+        ----------
+        baseline : float or None, default=None
+            shapiq's ``baseline_value``, the value with no component kept. None: the
+            empty set's value here (``f(∅)`` for Shapley, SII, STII, FSII, k-SII and
+            Möbius values; pass it for Banzhaf values, whose empty set holds the mean).
+
+        Returns
+        -------
+        shapiq.InteractionValues
+
+        Examples
+        --------
+        >>> from spexlearn import Interactions
+        >>> inter = Interactions([(), (0,), (1,)], [0.5, 2.0, -1.0],
+        ...                      component_names=["not", "bad"], index="shapley")
+        >>> values = inter.to_shapiq()  # doctest: +SKIP
+        >>> values.index, values.baseline_value  # doctest: +SKIP
+        ('SV', 0.5)
+        """
+        if self.index not in _SHAPIQ_INDEX:
+            raise ValueError(
+                f"index={self.index!r} has no shapiq counterpart with the same meaning; "
+                "convert with explainer.interactions(index='mobius') (or any of "
+                f"{', '.join(_SHAPIQ_INDEX)}) first.")
+        try:
+            from shapiq import InteractionValues
+        except ImportError as exc:
+            raise ImportError("to_shapiq needs shapiq: pip install shapiq.") from exc
+        sizes = self.orders
+        largest = int(sizes.max()) if len(sizes) else 0
+        return InteractionValues(
+            values=self.values.copy(),
+            index=_SHAPIQ_INDEX[self.index],
+            max_order=max(self.order or 0, largest, 1),
+            min_order=int(sizes.min()) if len(sizes) else 0,
+            n_players=self.n_components,
+            interaction_lookup={subset: row for row, subset in enumerate(self.subsets)},
+            estimated=True,
+            baseline_value=float(self.baseline if baseline is None else baseline),
+        )
+
+    @classmethod
+    def from_shapiq(cls, values, component_names: Sequence[str] | None = None
+                    ) -> Interactions:
+        """Read a ``shapiq.InteractionValues`` (the inverse of `to_shapiq`).
+
+        ``component_names``: one name per player (None: "0", "1", ...). Its index must
+        be one `to_shapiq` writes.
+        """
+        index = _FROM_SHAPIQ.get(values.index)
+        if index is None:
+            raise ValueError(
+                f"shapiq index {values.index!r} has no counterpart here; readable: "
+                f"{', '.join(_FROM_SHAPIQ)}.")
+        names = ([str(i) for i in range(values.n_players)] if component_names is None
+                 else list(component_names))
+        if len(names) != values.n_players:
+            raise ValueError(f"got {len(names)} component names for {values.n_players} "
+                             "players; give one name per player.")
+        lookup = values.interaction_lookup
+        subsets = sorted(lookup, key=lambda s: (len(s), s))
+        return cls(subsets, [values.values[lookup[s]] for s in subsets],
+                   component_names=names, index=index,
+                   order=_order_of(index, values.max_order))
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Interactions) and self.to_dict() == other.to_dict()

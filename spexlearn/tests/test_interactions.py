@@ -116,3 +116,79 @@ def test_first_order_indices_are_labelled_order_one():
         values = explainer.interactions(index, order=3)
         assert values.order == 1 and values.orders.max() <= 1
     assert explainer.interactions("sii", order=3).order == 3
+
+
+# ----------------------------------------------------------------- shapiq
+SHAPIQ_INDICES = ["shapley", "banzhaf", "sii", "bii", "stii", "fsii", "fbii", "ksii", "mobius"]
+
+
+@pytest.fixture(scope="module")
+def small_explainer():
+    from spexlearn import ProxySPEXExplainer
+    from spexlearn.datasets import make_sparse_function
+
+    f, _ = make_sparse_function(6, n_terms=8, max_order=3, random_state=0)
+    return ProxySPEXExplainer(f, budget=64, random_state=0).fit()
+
+
+@pytest.mark.parametrize("index", SHAPIQ_INDICES)
+def test_to_shapiq_and_back_is_the_same_result(small_explainer, index):
+    pytest.importorskip("shapiq")
+    ours = small_explainer.interactions(index=index, order=2)
+    theirs = ours.to_shapiq()
+    assert theirs.n_players == 6 and theirs.baseline_value == pytest.approx(ours.baseline)
+    back = Interactions.from_shapiq(theirs, component_names=ours.component_names)
+    assert back.index == ours.index and back.subsets == ours.subsets
+    np.testing.assert_array_equal(back.values, ours.values)
+
+
+def test_our_values_equal_shapiqs_exact_computer_read_back():
+    shapiq = pytest.importorskip("shapiq")
+    from spexlearn import ProxySPEXExplainer
+    from spexlearn.datasets import make_sparse_function
+
+    f, truth = make_sparse_function(6, n_terms=8, max_order=3, random_state=1)
+    explainer = ProxySPEXExplainer(f, budget=64, random_state=0).fit()  # every mask: exact
+
+    def game(coalitions):
+        return truth.evaluate(np.asarray(coalitions, dtype=np.uint8))
+
+    exact = shapiq.ExactComputer(n_players=6, game=game)("k-SII", order=2)
+    read = Interactions.from_shapiq(exact)
+    ours = explainer.interactions(index="ksii", order=2)
+    for subset, value in read:
+        assert ours[subset] == pytest.approx(value, abs=1e-8)
+
+
+def test_shapiqs_plots_render_our_results(small_explainer):
+    pytest.importorskip("shapiq")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shapley = small_explainer.interactions(index="shapley").to_shapiq()
+    names = np.array(small_explainer.component_names_)
+    # One figure at a time: shapiq draws on pyplot's current figure.
+    assert shapley.plot_force(feature_names=names, show=False) is not None
+    plt.close("all")
+    assert shapley.plot_waterfall(feature_names=names, show=False) is not None
+    plt.close("all")
+    pairs = small_explainer.interactions(index="ksii", order=2).to_shapiq()
+    assert pairs.plot_upset(show=False) is not None
+    plt.close("all")
+    assert pairs.plot_si_graph(show=False) is not None
+    plt.close("all")
+
+
+def test_shapiq_conversion_refuses_what_has_no_counterpart(small_explainer):
+    with pytest.raises(ValueError, match="index='mobius'"):
+        small_explainer.interactions(index="fourier").to_shapiq()
+    shapiq = pytest.importorskip("shapiq")
+    chii = shapiq.InteractionValues(np.zeros(1), index="CHII", max_order=2, n_players=2,
+                                    min_order=2, interaction_lookup={(0, 1): 0})
+    with pytest.raises(ValueError, match="no counterpart"):
+        Interactions.from_shapiq(chii)
+    with pytest.raises(ValueError, match="one name per player"):
+        Interactions.from_shapiq(small_explainer.interactions(index="shapley").to_shapiq(),
+                                 component_names=["a"])
