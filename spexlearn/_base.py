@@ -720,4 +720,16 @@ def _names_from(components, value_function, n_from_data: int | None) -> list[str
     n = getattr(value_function, "n_components", None)
     if n is not None:
         return [f"x{i}" for i in range(int(n))]
-    return None
+    return _shapiq_player_names(value_function)
+
+
+def _shapiq_player_names(game) -> list[str] | None:
+    """A shapiq ``Game``'s players (``n_players``, named by ``player_name_lookup`` where it
+    names each one), or None for anything else."""
+    n = getattr(game, "n_players", None)
+    if not isinstance(n, Integral):
+        return None
+    lookup = getattr(game, "player_name_lookup", None)
+    if isinstance(lookup, dict) and sorted(lookup.values()) == list(range(int(n))):
+        return [str(name) for name, _ in sorted(lookup.items(), key=lambda item: item[1])]
+    return [f"x{i}" for i in range(int(n))]

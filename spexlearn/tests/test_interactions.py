@@ -192,3 +192,22 @@ def test_shapiq_conversion_refuses_what_has_no_counterpart(small_explainer):
     with pytest.raises(ValueError, match="one name per player"):
         Interactions.from_shapiq(small_explainer.interactions(index="shapley").to_shapiq(),
                                  component_names=["a"])
+
+
+def test_a_shapiq_game_is_a_value_function_with_its_players():
+    shapiq = pytest.importorskip("shapiq")
+    from spexlearn import ProxySPEXExplainer
+
+    class Game(shapiq.Game):
+        def __init__(self):
+            super().__init__(n_players=8, normalize=False,
+                             player_names=[f"p{i}" for i in range(8)])
+
+        def value_function(self, coalitions):
+            c = np.asarray(coalitions, dtype=float)
+            return 2.0 * c[:, 0] * c[:, 1] + c[:, 2] - c[:, 3] * c[:, 4] * c[:, 5]
+
+    explainer = ProxySPEXExplainer(Game(), budget=256, index="mobius", random_state=0).fit()
+    assert explainer.component_names_ == [f"p{i}" for i in range(8)]
+    found = {s: v for s, v in explainer.interactions_.top(10) if abs(v) > 1e-9}
+    assert found == pytest.approx({(0, 1): 2.0, (2,): 1.0, (3, 4, 5): -1.0})
