@@ -108,9 +108,13 @@ class _Shape:
     def local(self) -> tuple[int, ...]:
         return tuple(k for k in _LOCAL_ORDERS if k <= self.order)
 
-    @property
-    def n_parts(self) -> int:
-        return self.order + len(self.local) + self.symmetric
+    def local_slot(self, k: int) -> int:
+        """Position in ``theta`` of the locality part of order ``k``."""
+        return self.order + self.local.index(k)
+
+    def symmetric_slot(self, k: int) -> int:
+        """Position in ``theta`` of the symmetric part of order ``k``."""
+        return self.order + len(self.local) + k - 1
 
 
 def kernel_rows(n: int) -> int:
@@ -164,7 +168,7 @@ def fit_walsh_kernel(
         shape = _Shape(order, search.symmetric)
         search = KernelSearch(search.theta, search.noise, search.gamma,
                               _relevance(effects, search.gamma), search.symmetric)
-    parts = _parts(signs, signs, search.relevance, shape)
+    parts = _parts(signs, search.relevance, shape)
     covariance = sum(t * part for t, part in zip(search.theta, parts))
     covariance[np.diag_indices(m)] += search.noise
     alpha = cho_solve(cho_factor(covariance, lower=True, check_finite=False), centred,
@@ -203,16 +207,15 @@ def _order_parts(left, right, relevance, order: int) -> list[np.ndarray]:
     return [parts[k] / totals[k] for k in range(1, order + 1)]
 
 
-def _parts(left, right, relevance, shape: _Shape) -> list[np.ndarray]:
-    """Every part's covariance between the rows of ``left`` and ``right`` (signs), in the
-    order of ``KernelSearch.theta``."""
-    parts = _order_parts(left, right, relevance, shape.order)
+def _parts(signs, relevance, shape: _Shape) -> list[np.ndarray]:
+    """Every part's covariance between the rows of ``signs``, in the order of
+    ``KernelSearch.theta`` (see ``_Shape``'s slots)."""
+    parts = _order_parts(signs, signs, relevance, shape.order)
     for k in shape.local:
         subsets, weights = _local_subsets(len(relevance), k, relevance)
-        parts.append(_characters(left, subsets) * weights @ _characters(right, subsets).T)
-    symmetric_left = _symmetric_features(left, shape.symmetric)
-    symmetric_right = _symmetric_features(right, shape.symmetric)
-    parts.extend(np.outer(a, b) for a, b in zip(symmetric_left, symmetric_right))
+        characters = _characters(signs, subsets)
+        parts.append(characters * weights @ characters.T)
+    parts.extend(np.outer(f, f) for f in _symmetric_features(signs, shape.symmetric))
     return parts
 
 
@@ -257,7 +260,7 @@ def _posterior_spectrum(signs, alpha, search: KernelSearch, mean: float,
     # The symmetric parts' shared coefficient per order: theta / sqrt(C(n, k)) times the
     # weighted sum of their unit-variance features.
     features = _symmetric_features(signs, shape.symmetric)
-    shared = {k: theta[order + len(shape.local) + k - 1] / np.sqrt(comb(n, k))
+    shared = {k: theta[shape.symmetric_slot(k)] / np.sqrt(comb(n, k))
               * float(features[k - 1] @ alpha) for k in range(1, shape.symmetric + 1)}
     members, coefs = [np.zeros((1, width), np.int64) - 1], [np.array([mean])]
     weighted = signs * alpha[:, None]
@@ -268,7 +271,7 @@ def _posterior_spectrum(signs, alpha, search: KernelSearch, mean: float,
         prior = theta[k - 1] * np.prod(relevance[subsets], axis=1) / totals[k]
         if k in shape.local:
             local, weights = _local_subsets(n, k, relevance)
-            prior[_subset_index(local, n)] += theta[order + shape.local.index(k)] * weights
+            prior[_subset_index(local, n)] += theta[shape.local_slot(k)] * weights
         members.append(np.pad(subsets, ((0, 0), (0, width - k)), constant_values=-1))
         coefs.append(prior * sums + shared.get(k, 0.0))
     for k in range(order + 1, shape.symmetric + 1):
@@ -325,7 +328,7 @@ def _search(signs: np.ndarray, centred: np.ndarray, shape: _Shape,
     best = None
     for gamma in _GAMMAS:
         relevance = _relevance(effects, gamma)
-        parts = _parts(signs, signs, relevance, shape)
+        parts = _parts(signs, relevance, shape)
         logs, value = _maximise_likelihood(parts, centred)
         if best is None or value < best[0]:
             best = (value, KernelSearch(theta=np.exp(logs[:-1]), noise=float(np.exp(logs[-1])),
