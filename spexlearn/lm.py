@@ -62,9 +62,16 @@ def model_source(path=None) -> tuple[str, str | None]:
     path = Path(path)
     if path.is_file() and path.suffix == ".gguf":
         return str(path.parent), path.name
-    if not path.is_dir():
-        raise FileNotFoundError(f"no model at {path}")
+    _require_folder(path)
     return str(path), None
+
+
+def _require_folder(path: Path) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"no model at {path}: pass a local transformers model directory or a .gguf "
+            "file (models are never downloaded here)."
+        )
 
 
 # The libraries whose versions shape a model loaded from files: its conversion from
@@ -140,13 +147,11 @@ def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None,
         is never asked. Models and tokenizers load with ``trust_remote_code=False``.
     """
     path = Path(path)
-    if path.is_file() and path.suffix == ".gguf" and gguf_file is None:
-        path, gguf_file = path.parent, path.name
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"no model at {path}: pass a local transformers model directory or a .gguf "
-            "file (models are never downloaded here)."
-        )
+    if gguf_file is None:
+        folder, gguf_file = model_source(path)
+        path = Path(folder)
+    else:
+        _require_folder(path)
     _refuse_own_code(path)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
