@@ -644,6 +644,7 @@ def _json_default(value):
 # ------------------------------------------------------------------ output
 # Components shown by their own effect above the interactions table.
 _OWN_EFFECTS_SHOWN = 8
+_BAR_CELLS = 12  # cells on each side of an own-effect bar's centre line
 
 
 def _table(result: dict) -> str:
@@ -713,13 +714,27 @@ def _own_effect_lines(result: dict) -> list[str]:
     unit = result["unit"]
     ranked = sorted(zip(result["components"], result["shapley"], strict=True),
                     key=lambda item: -abs(item[1]))[:_OWN_EFFECTS_SHOWN]
-    cells = [f"{_shorten(name, 20)!r} {_number(value)}" for name, value in ranked]
     total = _number(result["full_value"] - result["empty_value"])
     n = len(result["components"])
-    return ["", *_wrapped(f"each {unit}'s own share of {_value_text(result)}, the {len(cells)} "
+    names = [repr(_shorten(name, 20)) for name, _ in ranked]
+    width = max(len(name) for name in names)
+    largest = max(abs(value) for _, value in ranked) or 1.0
+    rows = [f"  {name:<{width}}  {_number(value)}  {_diverging_bar(value / largest)}"
+            for name, (_, value) in zip(names, ranked, strict=True)]
+    return ["", *_wrapped(f"each {unit}'s own share of {_value_text(result)}, the {len(rows)} "
                           f"largest (Shapley values; all {n} add up to {total}, the change "
-                          f"from no {unit} kept to every {unit} kept):"),
-            *_packed(cells, indent="  ", gap="   ")]
+                          f"from no {unit} kept to every {unit} kept; bars: left lowers it, "
+                          "right raises it):"),
+            *rows]
+
+
+def _diverging_bar(share: float) -> str:
+    """A bar around a centre line: left for a negative share of the largest, right for a
+    positive one, so signs read at a glance as in shap's bar plots."""
+    cells = round(abs(share) * _BAR_CELLS)
+    left = "█" * cells if share < 0 else ""
+    right = "█" * cells if share > 0 else ""
+    return f"{left:>{_BAR_CELLS}}│{right}"
 
 
 def _legend_lines(result: dict) -> list[str]:
@@ -743,17 +758,6 @@ def _legend_lines(result: dict) -> list[str]:
                               f"{_number(abs(top['value'])).lstrip('+')} beyond what they "
                               "add apart."))
     return lines
-
-
-def _packed(cells: list[str], indent: str, gap: str) -> list[str]:
-    """Cells on as few lines as the terminal allows, never one cut in two."""
-    lines, line = [], ""
-    for cell in cells:
-        if line and len(indent) + len(line) + len(gap) + len(cell) > _terminal_width():
-            lines.append(indent + line)
-            line = ""
-        line = f"{line}{gap}{cell}" if line else cell
-    return [*lines, indent + line] if line else lines
 
 
 def _wrapped(text: str, indent: str = "") -> list[str]:

@@ -43,7 +43,9 @@ class Ablation:
         at once (processes, threads, objects): none loses or damages another's values,
         and each takes up what the others computed. None: values live in memory only.
     batch_size : int
-        Masks per batch handed to ``_evaluate``.
+        Masks per batch handed to ``_evaluate`` (about that many; cut at content-defined
+        boundaries). The progress bar moves once per batch, so the subclasses' defaults keep
+        a batch to a second or two on 2 CPU cores.
     progress : bool
         Show a progress bar while computing.
     backend : {"local", "ray"}

@@ -66,7 +66,7 @@ class TextAblation(Ablation):
 
     def __init__(self, lm=None, text="", *, unit="word", template="{text}", target=None,
                  mask="remove", placeholder=_PLACEHOLDER, max_new_tokens=48, cache=None,
-                 batch_size=64, progress=True, backend="local", n_workers=None, repeats=1):
+                 batch_size=32, progress=True, backend="local", n_workers=None, repeats=1):
         self._settings(text, unit=unit, template=template, mask=mask, placeholder=placeholder,
                        cache=cache, batch_size=batch_size, progress=progress, backend=backend,
                        n_workers=n_workers, repeats=repeats)
@@ -115,7 +115,7 @@ class TextAblation(Ablation):
     @classmethod
     def deferred(cls, load, record: dict, text="", *, target=None, max_new_tokens=48,
                  unit="word", template="{text}", mask="remove", placeholder=_PLACEHOLDER,
-                 cache=None, batch_size=64, progress=True, backend="local",
+                 cache=None, batch_size=32, progress=True, backend="local",
                  n_workers=None, repeats=1) -> TextAblation:
         """A TextAblation that loads its model (``load()``) only when a value is missing
         from ``cache``.

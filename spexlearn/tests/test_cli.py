@@ -58,7 +58,12 @@ def test_table_explains_itself(lm, capsys):
     # Each word's own effect first (what shap users look for), strongest first.
     assert "each word's own share of log p('positive') − log p('negative')" in out
     own = out.split("Shapley values")[1].split("rank")[0]
-    assert own.index("'wonderful' +1.500") < own.index("'not' +1.000")
+    rows = [line.split() for line in own.splitlines() if "│" in line]
+    assert [row[:2] for row in rows[:2]] == [["'wonderful'", "+1.500"], ["'not'", "+1.000"]]
+    # A bar scaled to the largest: the full 12 cells right for +1.5, 8 for +1.0.
+    assert rows[0][2] == "│" + "█" * 12 and rows[1][2] == "│" + "█" * 8
+    negative = [row for row in rows if row[1].startswith("-")]
+    assert all(row[2].endswith("│") for row in negative)  # a negative share bars left
     # Then what the index means, what '#2' means, and the top interaction in words.
     assert "mobius: what the components add together beyond" in out
     assert "'the#2' is occurrence 2 of 'the' in the text: a repeated word is numbered" in out
