@@ -10,6 +10,7 @@ torch and transformers are imported only when a model is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -170,14 +171,42 @@ def load_lm(path, *, gguf_file: str | None = None, threads: int | None = None,
     else:
         # Never a model's own code, and never a question about it (transformers asks
         # "run the custom code? [y/N]" when this is left unset).
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **extra)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
-                                                     trust_remote_code=False, **extra)
-        if copy is not None:
-            _save_copy(model, tokenizer, copy)
+        with _ticking("de-quantizing the model once (~20 s; later loads ~2 s)"
+                      if gguf_file else None):
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **extra)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
+                                                         trust_remote_code=False, **extra)
+            if copy is not None:
+                _save_copy(model, tokenizer, copy)
     lm = LanguageModel(model.to(device).eval(), tokenizer)
     lm._source = (str(path), gguf_file)
     return lm
+
+
+@contextlib.contextmanager
+def _ticking(label: str | None, every: float = 1.0):
+    """A status line on stderr whose clock ticks every ``every`` seconds while the block
+    runs: a GGUF conversion is silent for ~10 s before transformers shows a bar of its
+    own, and a newcomer should never wonder whether the program hangs. None: no line."""
+    if label is None:
+        yield
+        return
+    import threading
+
+    from tqdm.auto import tqdm
+
+    done = threading.Event()
+    with tqdm(desc=label, bar_format="{desc} [{elapsed}]", leave=False) as line:
+        def tick():
+            while not done.wait(every):
+                line.refresh()
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
 
 
 def _dequantized_copy(folder: Path, gguf_file: str) -> Path:

@@ -214,7 +214,7 @@ def test_models_and_tokenizers_load_with_trust_remote_code_false(tmp_path, monke
 
 @pytest.mark.slow
 def test_the_dequantized_copy_loads_the_same_model_and_a_damaged_one_is_rebuilt(
-        lm, tmp_path, monkeypatch):
+        lm, tmp_path, monkeypatch, capfd):
     import transformers
 
     from spexlearn.lm import model_key
@@ -222,6 +222,9 @@ def test_the_dequantized_copy_loads_the_same_model_and_a_damaged_one_is_rebuilt(
     monkeypatch.setenv("SPEXLEARN_CACHE_DIR", str(tmp_path))
     first = load_default_lm()  # de-quantizes the GGUF file and keeps a float32 copy
     (copy,) = (tmp_path / "models").iterdir()
+    # The ~10 s before transformers' own bar are not silent: a status line ticks each second.
+    status = capfd.readouterr().err.count("de-quantizing the model once (~20 s")
+    assert status >= 3, status
     prompts = [first.prompt_ids(u) for u in ("Is Paris in France?", "Name a colour.")]
     targets = [first.encode("Yes"), first.encode("Blue, of course")]
     expected = first.logprobs(prompts, targets)
@@ -232,6 +235,7 @@ def test_the_dequantized_copy_loads_the_same_model_and_a_damaged_one_is_rebuilt(
     with monkeypatch.context() as patched:
         patched.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_gguf)
         again = load_default_lm()
+    assert "de-quantizing" not in capfd.readouterr().err  # a copy's load says nothing
     # The same values to the last bit, and the same cache key: caches serve both.
     np.testing.assert_array_equal(again.logprobs(prompts, targets), expected)
     assert model_key(again) == model_key(first) == model_key(lm)
