@@ -425,6 +425,9 @@ def _text_ablation(text: str, template: str, args: argparse.Namespace, lm=None):
         if lm is None:
             _progress(args, "loading the model...")
             lm = _loaded_model(args)
+        if target is None:
+            _progress(args, f"the model writes its answer to the full text (at most "
+                      f"{MAX_NEW_TOKENS} tokens)...")
         try:
             value = TextAblation(lm, text, **settings, progress=not args.quiet)
         except ValueError as error:

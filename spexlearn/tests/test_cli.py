@@ -193,6 +193,8 @@ def test_the_silent_fit_is_announced(lm, capsys):
                        capsys)
     assert code == 0, err
     assert "300 values in hand; fitting and cross-validating the surrogate..." in err
+    # No --target: the answer the model writes first is announced too (it takes seconds).
+    assert "the model writes its answer to the full text (at most 48 tokens)..." in err
     code, _, err = run([TEXT, "--question", QUESTION, "--budget", "300", "--quiet"], capsys)
     assert code == 0 and "fitting" not in err
 
