@@ -37,8 +37,16 @@ def main() -> None:
     recovery = support_recovery(explainer.spectrum_, truth, tol=1e-6)
     print(f"\nfaithfulness R² on 1,000 held-out masks: {r2:.4f}")
     print(f"support recovery: precision {recovery.precision:.2f}, recall {recovery.recall:.2f}")
-    print("\nShapley values of the five most important components:")
-    print(explainer.interactions(index="shapley").top(5))
+    shapley = explainer.interactions(index="shapley")
+    (first,) = explainer.interactions_.top(1).subsets
+    name = f"x{first[0]}"
+    coef = explainer.spectrum_[first]
+    print(f"\nShapley values of the five most important components. Their signs are the\n"
+          f"Fourier coefficients' flipped: a coefficient multiplies (-1)^kept, so {coef:+.2f} on\n"
+          f"{name} means that keeping {name} changes the value by -2 x {coef:.2f} = "
+          f"{-2 * coef:+.2f}, its Shapley value\n({shapley[first]:+.2f}) where {name} is in no "
+          "larger term:")
+    print(shapley.top(5))
 
 
 if __name__ == "__main__":
