@@ -191,9 +191,13 @@ def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
                         help="the answer to score (default: the model's own)")
     source.add_argument("--versus", type=_answer,
                         help="a second answer: score log p(target) - log p(versus)")
-    source.add_argument("--mask", choices=("remove", "token"), default="remove",
+    source.add_argument("--masking", choices=("remove", "token"), default="remove",
                         help="delete ablated parts, or replace them with --placeholder")
-    source.add_argument("--placeholder", default="...", help="text for --mask token")
+    source.add_argument("--placeholder", default="...", help="text for --masking token")
+    # The old spelling is refused with the new one (argparse would otherwise take it as
+    # an abbreviation of --masking and hide the rename).
+    source.add_argument("--mask", type=_renamed_option("--mask", "--masking"),
+                        help=argparse.SUPPRESS)
 
     method = p.add_argument_group("method")
     method.add_argument("--method", choices=METHODS, default="proxyspex",
@@ -229,6 +233,15 @@ def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
     output.add_argument("--quiet", action="store_true",
                         help="no progress on stderr (nor the model's loading bars)")
     output.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+
+
+def _renamed_option(old: str, new: str):
+    """An option type that refuses every value of a renamed option, naming the new one."""
+
+    def refuse(text: str) -> str:
+        raise argparse.ArgumentTypeError(f"{old} is now spelled {new}: pass {new} {text}")
+
+    return refuse
 
 
 def _whole_number(minimum: int, example: int, maximum: int | None = None):
@@ -412,7 +425,7 @@ def _text_ablation(text: str, template: str, args: argparse.Namespace, lm=None):
 
     target = args.target if args.versus is None else (args.target, args.versus)
     settings = {"unit": args.unit, "template": template, "target": target,
-                "mask": args.mask, "placeholder": args.placeholder,
+                "masking": args.masking, "placeholder": args.placeholder,
                 "max_new_tokens": MAX_NEW_TOKENS}
     record_path = _record_path(args, text, settings)
     record = _read_record(record_path) if lm is None else None

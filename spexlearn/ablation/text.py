@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 
+from .._renamed import refuse_renamed
 from ..lm import model_key
 from ..segment import UNITS, rebuild, segment
 from ._base import Ablation
@@ -13,6 +14,8 @@ from ._base import Ablation
 __all__ = ["RecordMismatchError", "TextAblation"]
 
 MASKINGS = ("remove", "token")
+# ``mask`` names a 0/1 vector everywhere else (``prompt(mask)``): the strategy is ``masking``.
+_RENAMED = {"mask": ("masking", "`mask` is the 0/1 vector; the strategy is `masking`")}
 _PLACEHOLDER = "..."
 
 
@@ -38,7 +41,7 @@ class TextAblation(Ablation):
         None: the model's own greedy answer to the full prompt (``target_text_``); a
         string: that answer; a pair ``(a, b)``: the label contrast
         ``log p(a) - log p(b)`` (e.g. ``("positive", "negative")``).
-    mask : {"remove", "token"}, default="remove"
+    masking : {"remove", "token"}, default="remove"
         "remove" deletes ablated components; "token" puts ``placeholder`` in their place.
     placeholder : str, default="..."
     max_new_tokens : int, default=48
@@ -65,9 +68,12 @@ class TextAblation(Ablation):
     """
 
     def __init__(self, lm=None, text="", *, unit="word", template="{text}", target=None,
-                 mask="remove", placeholder=_PLACEHOLDER, max_new_tokens=48, cache=None,
-                 batch_size=32, progress=True, backend="local", n_workers=None, repeats=1):
-        self._settings(text, unit=unit, template=template, mask=mask, placeholder=placeholder,
+                 masking="remove", placeholder=_PLACEHOLDER, max_new_tokens=48, cache=None,
+                 batch_size=32, progress=True, backend="local", n_workers=None, repeats=1,
+                 **renamed):
+        refuse_renamed(type(self).__name__, renamed, _RENAMED)
+        self._settings(text, unit=unit, template=template, masking=masking,
+                       placeholder=placeholder,
                        cache=cache, batch_size=batch_size, progress=progress, backend=backend,
                        n_workers=n_workers, repeats=repeats)
         if lm is None:
@@ -80,16 +86,16 @@ class TextAblation(Ablation):
         )
         self._check_prompts(max_new_tokens)
 
-    def _settings(self, text, *, unit, template, mask, placeholder, cache, batch_size,
+    def _settings(self, text, *, unit, template, masking, placeholder, cache, batch_size,
                   progress, backend, n_workers, repeats) -> None:
         """Everything that needs no model."""
         super().__init__(cache=cache, batch_size=batch_size, progress=progress,
                          backend=backend, n_workers=n_workers, repeats=repeats)
-        _check_settings(unit, template, mask)
+        _check_settings(unit, template, masking)
         self.text = text
         self.unit = unit
         self.template = template
-        self.mask = mask
+        self.masking = masking
         self.placeholder = placeholder
         self.segments = segment(text, unit)
         self.component_names = _unique_names([part.text for part in self.segments])
@@ -114,9 +120,9 @@ class TextAblation(Ablation):
 
     @classmethod
     def deferred(cls, load, record: dict, text="", *, target=None, max_new_tokens=48,
-                 unit="word", template="{text}", mask="remove", placeholder=_PLACEHOLDER,
+                 unit="word", template="{text}", masking="remove", placeholder=_PLACEHOLDER,
                  cache=None, batch_size=32, progress=True, backend="local",
-                 n_workers=None, repeats=1) -> TextAblation:
+                 n_workers=None, repeats=1, **renamed) -> TextAblation:
         """A TextAblation that loads its model (``load()``) only when a value is missing
         from ``cache``.
 
@@ -129,8 +135,10 @@ class TextAblation(Ablation):
         computed: the values served until then belong to another model, and the caller
         starts over with a TextAblation made from the loaded model.
         """
+        refuse_renamed(f"{cls.__name__}.deferred", renamed, _RENAMED)
         self = cls.__new__(cls)
-        self._settings(text, unit=unit, template=template, mask=mask, placeholder=placeholder,
+        self._settings(text, unit=unit, template=template, masking=masking,
+                       placeholder=placeholder,
                        cache=cache, batch_size=batch_size, progress=progress,
                        backend=backend, n_workers=n_workers, repeats=repeats)
         pair = isinstance(target, (tuple, list))
@@ -171,7 +179,7 @@ class TextAblation(Ablation):
     # -------------------------------------------------------------- prompts
     def prompt(self, mask) -> str:
         """The user message for one mask (1 = component kept)."""
-        placeholder = self.placeholder if self.mask == "token" else None
+        placeholder = self.placeholder if self.masking == "token" else None
         text = rebuild(self.text, self.segments, mask, placeholder=placeholder)
         return self.template.replace("{text}", text)
 
@@ -217,7 +225,9 @@ class TextAblation(Ablation):
         # The model's whole identity: system prompt, chat template, weights' content.
         return {"kind": "text", "model": model_key(self.lm), "text": self.text,
                 "unit": self.unit,
-                "template": self.template, "mask": self.mask, "placeholder": self.placeholder,
+                # (Keyed "mask" as before the rename: caches written then stay valid.)
+                "template": self.template, "mask": self.masking,
+                "placeholder": self.placeholder,
                 "targets": self._targets, "weights": self._weights.tolist()}
 
     def _sort_key(self, masks: np.ndarray) -> np.ndarray:
@@ -254,7 +264,7 @@ class _DeferredModel:
         return self._load()
 
 
-def _check_settings(unit: str, template: str, mask: str) -> None:
+def _check_settings(unit: str, template: str, masking: str) -> None:
     if unit not in UNITS:
         raise ValueError(f"unit={unit!r} is unknown; choose one of {UNITS}.")
     if not isinstance(template, str) or template.count("{text}") != 1:
@@ -262,8 +272,8 @@ def _check_settings(unit: str, template: str, mask: str) -> None:
             "template must contain {text} exactly once (where the ablated text goes), "
             f"got {template!r}."
         )
-    if mask not in MASKINGS:
-        raise ValueError(f"mask={mask!r} is unknown; choose one of {MASKINGS}.")
+    if masking not in MASKINGS:
+        raise ValueError(f"masking={masking!r} is unknown; choose one of {MASKINGS}.")
 
 
 def _unique_names(texts: list[str]) -> list[str]:

@@ -310,13 +310,29 @@ def test_text_cache_key_covers_every_setting_that_changes_the_value():
     base = dict(text="not bad at all", template="{text}?", target="positive")
     variants = [
         {}, {"text": "not bad at all!"}, {"unit": "sentence"}, {"template": "{text}!"},
-        {"target": "negative"}, {"target": ("positive", "negative")}, {"mask": "token"},
-        {"mask": "token", "placeholder": "[gap]"},
+        {"target": "negative"}, {"target": ("positive", "negative")}, {"masking": "token"},
+        {"masking": "token", "placeholder": "[gap]"},
     ]
     keys = {TextAblation(lm, **{**base, **change}, progress=False).fingerprint()
             for change in variants}
     keys.add(TextAblation(OtherLM(), **base, progress=False).fingerprint())
     assert len(keys) == len(variants) + 1
+
+
+def test_the_old_spelling_mask_is_refused_with_the_new_one():
+    from spexlearn.ablation import TextAblation
+    from spexlearn.tests._fake_lm import WordLM
+
+    with pytest.raises(TypeError, match=r"mask=\.\.\.\) is now spelled masking=\.\.\.: "
+                       r"pass masking='token'"):
+        TextAblation(WordLM(), "not bad", mask="token")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'maskng'"):
+        TextAblation(WordLM(), "not bad", maskng="token")
+    # Caches written before the rename stay valid: the key is the one computed then
+    # (by the code of commit 6f3eb20, with mask="token").
+    value = TextAblation(WordLM(), "not bad", masking="token", progress=False)
+    assert value.masking == "token" and value.prompt([0, 1]) == "... bad"
+    assert value.fingerprint() == "49cf83942f94e62b"
 
 
 def _block_starts(path, n_components):

@@ -62,6 +62,12 @@ def test_bad_settings_exit_2_with_the_fix(lm, capsys, args, message):
     assert_one_line_error(err)
 
 
+def test_a_renamed_option_names_its_new_spelling(capsys):
+    code, _, err = run([TEXT, "--mask", "token"], capsys)
+    assert code == 2
+    assert "--mask is now spelled --masking: pass --masking token" in err
+
+
 def test_not_a_number_says_what_to_give(capsys):
     code, _, err = run([TEXT, "--budget", "abc"], capsys)
     assert code == 2
