@@ -75,7 +75,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         "n_terms": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "index": [StrOptions(set(INDICES))],
         "random_state": ["random_state"],
-        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
 
@@ -105,12 +105,12 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
             f"({self.query_seconds_:.2f} s in the value function)"
         )
         # Multi-threaded BLAS on these small matrices is slower than one thread whenever
-        # the cores are shared (its workers spin); n_jobs opts into more threads.
+        # the cores are shared (its workers spin); n_threads opts into more threads.
         scale = _power_of_two_scale(y)
-        with threadpool_limits(limits=self.n_jobs or 1, user_api="blas"):
+        with threadpool_limits(limits=self.n_threads or 1, user_api="blas"):
             spectrum = self._fit_spectrum(X, y / scale, rng)
         self.spectrum_ = spectrum.with_coef(spectrum.coef * scale)
-        self.noise_std_ = _residual_std(self.spectrum_, X, y, self._n_fitted_terms())
+        self.residual_std_ = _residual_std(self.spectrum_, X, y, self._n_fitted_terms())
         self.interactions_ = self.interactions()
         self._warn_if_untrusted(X.shape[0])
         return self
@@ -279,6 +279,13 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
     def _log(self, message: str) -> None:
         if self.verbose:
             print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
+
+    @property
+    def noise_std_(self):
+        # The spelling before the rename: one word, one meaning (an ablation's noise_std_).
+        raise AttributeError(
+            f"{type(self).__name__}.noise_std_ is now residual_std_ (the surrogate's residual "
+            "spread); noise_std_ is an ablation's spread of repeated queries of one mask.")
 
     def _check_params(self) -> None:
         """Every parameter against ``_parameter_constraints`` (an ``InvalidParameterError``,

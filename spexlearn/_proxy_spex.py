@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import _BaseExplainer, draw_paired_masks, draw_uniform_masks
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
+from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import MAX_PROXY_CANDIDATES, fit_default_lightgbm
 from .spectral import SparseSpectrum
 from .spectral._peeling import is_every_mask
@@ -80,8 +81,8 @@ class ProxySPEXExplainer(_BaseExplainer):
     index : str, default="fourier"
         Interaction index of ``interactions_``.
     random_state : int, RandomState instance or None, default=None
-    n_jobs : int or None, default=None
-        Threads for the default LightGBM proxy (None: 1).
+    n_threads : int or None, default=None
+        Threads for the default LightGBM proxy and for BLAS (None: 1).
     verbose : int, default=0
         Above 0, report each stage of the fit on stderr.
 
@@ -119,10 +120,11 @@ class ProxySPEXExplainer(_BaseExplainer):
         Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
     query_seconds_ : float
         Time spent inside the value function.
-    noise_std_ : float
-        Estimated noise level of the values: the residual standard deviation of the
-        surrogate on the fitted samples, corrected for the number of terms. It also holds
-        whatever the surrogate misses, so it bounds the noise from above.
+    residual_std_ : float
+        The residual standard deviation of the surrogate on the fitted samples, corrected
+        for the number of terms: the noise of the values plus whatever the surrogate
+        misses, so it bounds the noise from above. (An ablation's ``noise_std_`` is the
+        spread of repeated queries of one mask.)
     component_names_ : list of str
     n_features_in_ : int
 
@@ -137,6 +139,7 @@ class ProxySPEXExplainer(_BaseExplainer):
     True
     """
 
+    @refuses_renamed(RENAMED_PARAMETERS)
     def __init__(
         self,
         value_function=None,
@@ -151,7 +154,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         blend=True,
         index="fourier",
         random_state=None,
-        n_jobs=None,
+        n_threads=None,
         verbose=0,
     ):
         self.value_function = value_function
@@ -165,7 +168,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.blend = blend
         self.index = index
         self.random_state = random_state
-        self.n_jobs = n_jobs
+        self.n_threads = n_threads
         self.verbose = verbose
 
     _parameter_constraints: ClassVar[dict] = {
@@ -206,7 +209,7 @@ class ProxySPEXExplainer(_BaseExplainer):
     def _fitted_proxy(self, X, y, rng, search):
         n = X.shape[1]
         if self.proxy is None:
-            model, search = fit_default_lightgbm(X, y, rng, self.n_jobs, search)
+            model, search = fit_default_lightgbm(X, y, rng, self.n_threads, search)
         elif is_linear_model(self.proxy):
             return (*fit_linear_proxy(clone(self.proxy), X, y, self.max_order), None)
         else:

@@ -7,19 +7,35 @@ spelling, never a silent default.
 
 from __future__ import annotations
 
-__all__ = ["refuse_renamed"]
+import functools
+
+__all__ = ["RENAMED_PARAMETERS", "refuses_renamed"]
+
+# The explainers' renamed parameters: old name -> (new name, why).
+RENAMED_PARAMETERS = {
+    "n_jobs": ("n_threads", "in scikit-learn n_jobs counts parallel jobs; these are threads"),
+}
 
 
-def refuse_renamed(owner: str, given: dict, renamed: dict[str, tuple[str, str]]) -> None:
-    """Raise ``TypeError`` for any keyword in ``given`` (the ``**kwargs`` a constructor
-    caught): naming the new spelling where ``renamed`` maps the old one to it (with the
-    reason for the change), else as Python does for an unknown keyword."""
-    for old in given:
-        if old in renamed:
-            new, why = renamed[old]
-            raise TypeError(
-                f"{owner}({old}=...) is now spelled {new}=...: pass {new}={given[old]!r} "
-                f"instead ({why})."
-            )
-    if given:
-        raise TypeError(f"{owner}() got an unexpected keyword argument {next(iter(given))!r}")
+def refuses_renamed(renamed: dict[str, tuple[str, str]]):
+    """Decorate a constructor (or classmethod's function) so that a keyword ``renamed``
+    maps (old name -> (new name, why)) raises ``TypeError`` naming the new spelling.
+
+    The signature seen by ``inspect`` (and so by scikit-learn's ``get_params`` and
+    ``clone``) stays the constructor's own: no catch-all ``**kwargs`` parameter appears.
+    """
+
+    def decorate(function):
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            for old, value in kwargs.items():
+                if old in renamed:
+                    new, why = renamed[old]
+                    owner = function.__qualname__.replace(".__init__", "")
+                    raise TypeError(f"{owner}({old}=...) is now spelled {new}=...: pass "
+                                    f"{new}={value!r} instead ({why}).")
+            return function(*args, **kwargs)
+
+        return checked
+
+    return decorate

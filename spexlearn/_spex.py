@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import _BaseExplainer, _names_from, draw_paired_masks, row_keys
 from ._proxies import tree_model_spectrum
+from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import (
     fit_default_lightgbm,
 )
@@ -75,10 +76,10 @@ class SPEXExplainer(_BaseExplainer):
     components : int, list of str or None, default=None
         The number of components or their names. None: taken from the value function
         (``component_names`` / ``n_components``) or from the masks.
-    budget : int or None, default=None
+    budget : int or "auto", default="auto"
         Queries to spend: the design with the most bins that leaves at least 2 % of the
         budget (20 masks at least) for fresh uniformly random masks, which take the rest.
-        None: 64 bins per group and 2 % more fresh masks. A budget that holds all
+        "auto": 64 bins per group and 2 % more fresh masks. A budget that holds all
         ``2**n`` masks (or a design at least that large) queries every mask and gives the
         exact spectrum. A budget whose design has 8 bins per group is warned about before
         querying: it decodes too few interactions for a real model.
@@ -96,7 +97,7 @@ class SPEXExplainer(_BaseExplainer):
     random_state : int, RandomState instance or None, default=None
         Seeds the subsampling matrices. Use an int so that ``query_design()`` and a later
         ``fit`` agree.
-    n_jobs : int or None, default=None
+    n_threads : int or None, default=None
         BLAS threads for the refit (None: 1).
     verbose : int, default=0
         Above 0, report each stage of the fit on stderr.
@@ -141,10 +142,11 @@ class SPEXExplainer(_BaseExplainer):
         Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
     query_seconds_ : float
         Time spent inside the value function.
-    noise_std_ : float
-        Estimated noise level of the values: the residual standard deviation of the
-        surrogate on the fitted samples, corrected for the number of terms. It also holds
-        whatever the surrogate misses, so it bounds the noise from above.
+    residual_std_ : float
+        The residual standard deviation of the surrogate on the fitted samples, corrected
+        for the number of terms: the noise of the values plus whatever the surrogate
+        misses, so it bounds the noise from above. (An ablation's ``noise_std_`` is the
+        spread of repeated queries of one mask.)
     component_names_ : list of str
     n_features_in_ : int
 
@@ -160,19 +162,20 @@ class SPEXExplainer(_BaseExplainer):
     True
     """
 
+    @refuses_renamed(RENAMED_PARAMETERS)
     def __init__(
         self,
         value_function=None,
         components=None,
         *,
-        budget=None,
+        budget="auto",
         max_order=5,
         n_groups=3,
         decoder="soft",
         n_terms="auto",
         index="fourier",
         random_state=None,
-        n_jobs=None,
+        n_threads=None,
         verbose=0,
     ):
         self.value_function = value_function
@@ -184,15 +187,22 @@ class SPEXExplainer(_BaseExplainer):
         self.n_terms = n_terms
         self.index = index
         self.random_state = random_state
-        self.n_jobs = n_jobs
+        self.n_threads = n_threads
         self.verbose = verbose
 
     _parameter_constraints: ClassVar[dict] = {
         **_BaseExplainer._parameter_constraints,
-        "budget": [Interval(Integral, 1, None, closed="left"), None],
+        "budget": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_groups": [Interval(Integral, 1, None, closed="left")],
         "decoder": [StrOptions(set(_DECODERS))],
     }
+
+    def _check_params(self) -> None:
+        if self.budget is None:  # the spelling before the rename: refused with the new one
+            raise ValueError(
+                "SPEXExplainer(budget=None) is now spelled budget='auto' (64 bins per group): "
+                "None means no limit, as in GreedyAblationExplainer, and SPEX always has one.")
+        super()._check_params()
 
     # ------------------------------------------------------------ queries
     def query_design(self) -> np.ndarray:
@@ -225,7 +235,7 @@ class SPEXExplainer(_BaseExplainer):
 
     def _n_fresh(self, design: int) -> int:
         """Fresh uniformly random masks queried after ``design`` distinct designed ones."""
-        if self.budget is None:
+        if self.budget == "auto":
             return max(_MIN_FRESH_ROWS, int(np.ceil(design * _FRESH_SHARE / (1 - _FRESH_SHARE))))
         return int(self.budget) - design
 
@@ -275,14 +285,14 @@ class SPEXExplainer(_BaseExplainer):
 
     def _design_share(self) -> int | None:
         """Queries the design may take: all but the fresh share of the budget."""
-        if self.budget is None:
+        if self.budget == "auto":
             return None
         return int(self.budget) - max(_MIN_FRESH_ROWS, int(np.ceil(self.budget * _FRESH_SHARE)))
 
     def _bits(self, n: int) -> int:
         """Bits per bin index for this budget (the default when budget is None)."""
         t = self._order(n)
-        if self.budget is None:
+        if self.budget == "auto":
             return min(_DEFAULT_BITS, n)
         bits = largest_bins(n, t, self._design_share(), self.n_groups)
         if bits is None:
@@ -302,10 +312,10 @@ class SPEXExplainer(_BaseExplainer):
         """Enumerate all 2^n masks when that is no dearer than the queries planned."""
         if n > MAX_EXHAUSTIVE_N:
             return False
-        if self.budget is not None and self.budget >= 2**n:
+        if self.budget != "auto" and self.budget >= 2**n:
             return True
         t = self._order(n)
-        if self.budget is None:
+        if self.budget == "auto":
             design = design_size(n, t, min(_DEFAULT_BITS, n), self.n_groups)
             return design + self._n_fresh(design) >= 2**n
         bits = largest_bins(n, t, self._design_share(), self.n_groups)
@@ -367,7 +377,7 @@ class SPEXExplainer(_BaseExplainer):
             "the decoded terms, refitted on the design, on its fresh masks")
 
     def _fitted_proxy(self, X, y, rng, search):
-        model, search = fit_default_lightgbm(X, y, rng, self.n_jobs, search)
+        model, search = fit_default_lightgbm(X, y, rng, self.n_threads, search)
         return model, tree_model_spectrum(model, X.shape[1], max_order=self.max_order), search
 
     def _decode(self, design: QueryDesign, y: np.ndarray, n: int) -> SparseSpectrum:

@@ -350,7 +350,7 @@ class ProxySearch:
     validation_mse: float
 
 
-def fit_default_lightgbm(X: np.ndarray, y: np.ndarray, rng, n_jobs=None,
+def fit_default_lightgbm(X: np.ndarray, y: np.ndarray, rng, n_threads=None,
                          search: ProxySearch | None = None):
     """LightGBM with depth and tree count chosen by early stopping on a validation split,
     then fitted on every row. Returns the model and the search.
@@ -360,12 +360,12 @@ def fit_default_lightgbm(X: np.ndarray, y: np.ndarray, rng, n_jobs=None,
     """
     seed = int(rng.randint(np.iinfo(np.int32).max))
     if search is None:
-        search = _search_lightgbm(X, y, rng, seed, n_jobs)
-    model = _lightgbm(search.depth, search.n_trees, seed, n_jobs).fit(X, y)
+        search = _search_lightgbm(X, y, rng, seed, n_threads)
+    model = _lightgbm(search.depth, search.n_trees, seed, n_threads).fit(X, y)
     return model, search
 
 
-def _search_lightgbm(X, y, rng, seed: int, n_jobs) -> ProxySearch:
+def _search_lightgbm(X, y, rng, seed: int, n_threads) -> ProxySearch:
     import lightgbm as lgb
 
     perm = rng.permutation(X.shape[0])
@@ -373,7 +373,7 @@ def _search_lightgbm(X, y, rng, seed: int, n_jobs) -> ProxySearch:
     train, val = perm[n_val:], perm[:n_val]
     best = None
     for depth in _SEARCH_DEPTHS:
-        model = _lightgbm(depth, _SEARCH_MAX_TREES, seed, n_jobs)
+        model = _lightgbm(depth, _SEARCH_MAX_TREES, seed, n_threads)
         model.fit(
             X[train], y[train], **_validation_kwargs(X[val], y[val]),
             callbacks=[lgb.early_stopping(_SEARCH_PATIENCE, verbose=False)],
@@ -406,7 +406,7 @@ def _validation_kwargs(X_val, y_val) -> dict:
     return {"eval_set": [(X_val, y_val)]}
 
 
-def _lightgbm(depth: int, n_trees: int, seed: int, n_jobs):
+def _lightgbm(depth: int, n_trees: int, seed: int, n_threads):
     import lightgbm as lgb
 
     return lgb.LGBMRegressor(
@@ -417,6 +417,6 @@ def _lightgbm(depth: int, n_trees: int, seed: int, n_jobs):
         min_child_samples=_MIN_CHILD_SAMPLES,
         max_bin=2,
         random_state=seed,
-        n_jobs=1 if n_jobs is None else n_jobs,
+        n_jobs=1 if n_threads is None else n_threads,
         verbose=-1,
     )

@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from .._renamed import refuse_renamed
+from .._renamed import refuses_renamed
 from ..lm import model_key
 from ..segment import UNITS, rebuild, segment
 from ._base import Ablation
@@ -67,11 +67,10 @@ class TextAblation(Ablation):
     array([ 2.1..., -0.3...])
     """
 
+    @refuses_renamed(_RENAMED)
     def __init__(self, lm=None, text="", *, unit="word", template="{text}", target=None,
                  masking="remove", placeholder=_PLACEHOLDER, max_new_tokens=48, cache=None,
-                 batch_size=32, progress=True, backend="local", n_workers=None, repeats=1,
-                 **renamed):
-        refuse_renamed(type(self).__name__, renamed, _RENAMED)
+                 batch_size=32, progress=True, backend="local", n_workers=None, repeats=1):
         self._settings(text, unit=unit, template=template, masking=masking,
                        placeholder=placeholder,
                        cache=cache, batch_size=batch_size, progress=progress, backend=backend,
@@ -119,10 +118,11 @@ class TextAblation(Ablation):
                 "targets": [[int(i) for i in ids] for ids in self._targets]}
 
     @classmethod
+    @refuses_renamed(_RENAMED)
     def deferred(cls, load, record: dict, text="", *, target=None, max_new_tokens=48,
                  unit="word", template="{text}", masking="remove", placeholder=_PLACEHOLDER,
                  cache=None, batch_size=32, progress=True, backend="local",
-                 n_workers=None, repeats=1, **renamed) -> TextAblation:
+                 n_workers=None, repeats=1) -> TextAblation:
         """A TextAblation that loads its model (``load()``) only when a value is missing
         from ``cache``.
 
@@ -135,7 +135,6 @@ class TextAblation(Ablation):
         computed: the values served until then belong to another model, and the caller
         starts over with a TextAblation made from the loaded model.
         """
-        refuse_renamed(f"{cls.__name__}.deferred", renamed, _RENAMED)
         self = cls.__new__(cls)
         self._settings(text, unit=unit, template=template, masking=masking,
                        placeholder=placeholder,

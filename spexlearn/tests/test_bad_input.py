@@ -124,10 +124,11 @@ P, S = ProxySPEXExplainer, SPEXExplainer
         (P, {"blend": "yes please"}, "'blend' parameter .* must be an instance of 'bool'"),
         (P, {"screen_residuals": None}, "'screen_residuals' parameter .* 'bool'"),
         (P, {"proxy": "lightgbm"}, "'proxy' parameter .* implementing 'fit' and 'predict'"),
-        (P, {"n_jobs": 0}, "'n_jobs' parameter .* int in the range"),
+        (P, {"n_threads": 0}, "'n_threads' parameter .* int in the range"),
         (S, {"decoder": "fuzzy"}, "'decoder' parameter of SPEXExplainer must be a str among"),
         (S, {"n_groups": 0}, "'n_groups' parameter .* int in the range"),
-        (S, {"budget": "many"}, "'budget' parameter .* int .* or None"),
+        (S, {"budget": "many"}, "'budget' parameter .* int .* or a str among {'auto'}"),
+        (S, {"budget": None}, r"budget=None\) is now spelled budget='auto'"),
     ],
 )
 def test_invalid_parameters_are_refused_on_every_path(f, kind, params, match):
@@ -137,6 +138,21 @@ def test_invalid_parameters_are_refused_on_every_path(f, kind, params, match):
     masks = np.random.RandomState(0).randint(0, 2, (50, f.n_components))
     with pytest.raises(ValueError, match=match):
         kind(**params).fit(masks, f(masks))
+
+
+@pytest.mark.parametrize("kind", [P, S])
+def test_renamed_spellings_are_refused_with_the_new_name(f, kind):
+    with pytest.raises(TypeError, match=r"n_jobs=\.\.\.\) is now spelled n_threads=\.\.\.: "
+                       r"pass n_threads=2 instead \(in scikit-learn n_jobs counts"):
+        kind(f, n_jobs=2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_thread'"):
+        kind(f, n_thread=2)
+    # Unknown keywords are not parameters: clone and get_params see the same set as before.
+    assert "n_jobs" not in kind().get_params() and "n_threads" in kind().get_params()
+    explainer = kind(f, budget=64, random_state=0).fit()  # every mask: an exact fit
+    assert explainer.residual_std_ == pytest.approx(0, abs=1e-9)
+    with pytest.raises(AttributeError, match="noise_std_ is now residual_std_"):
+        explainer.noise_std_  # noqa: B018 (the access is what is tested)
 
 
 def test_interactions_take_the_constructors_index_names(f):

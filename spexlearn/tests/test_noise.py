@@ -53,5 +53,5 @@ def test_explainers_degrade_gracefully_and_estimate_the_noise(explainer_class):
         explainer = explainer_class(function, budget=800, max_order=2, random_state=0).fit()
         scores.append(explainer.score(X_test, y_test))
         assert scores[-1] > floor, (level, scores[-1])
-        assert explainer.noise_std_ == pytest.approx(level * sd, rel=0.2, abs=1e-6)
+        assert explainer.residual_std_ == pytest.approx(level * sd, rel=0.2, abs=1e-6)
     assert all(a >= b - 0.005 for a, b in itertools.pairwise(scores))

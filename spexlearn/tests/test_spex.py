@@ -162,7 +162,8 @@ def test_budget_below_the_smallest_design_names_the_minimum():
         ({"n_groups": 0}, "'n_groups' parameter of SPEXExplainer must be an int in the"),
         ({"decoder": "magic"}, "'decoder' parameter .* among {'(hard|soft)', '.*Got 'magic'"),
         ({"n_terms": 0}, "'n_terms' parameter .* among {'auto'} or an int"),
-        ({"budget": -5}, "'budget' parameter .* an int in the range \\[1, inf\\) or None"),
+        ({"budget": -5},
+         "'budget' parameter .* an int in the range \\[1, inf\\) or a str among {'auto'}"),
         ({"max_order": 0}, "'max_order' parameter .* an int in the range \\[1, inf\\)"),
     ],
 )
