@@ -38,7 +38,7 @@ def main() -> None:
           f"{faithfulness(explainer, held_out, truth.evaluate(held_out)):.4f}")
     print(f"support recovery: precision {recovery.precision:.2f}, recall {recovery.recall:.2f}")
     print("\nstrongest interactions found (Fourier):")
-    print(explainer.interactions_.top(5))
+    print(explainer.interactions(index="fourier").top(5))
 
     greedy = GreedyAblationExplainer(value_function, max_steps=3).fit()
     print(f"\ngreedy ablation, 3 steps ({greedy.n_queries_} queries): removing "

@@ -204,8 +204,8 @@ def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
                         help="explainer (default: proxyspex)")
     method.add_argument("--budget", type=_whole_number(1, 1000), default=1000,
                         help="model queries to spend (default: 1000)")
-    method.add_argument("--max-order", type=_whole_number(1, 3), default=3,
-                        help="largest interaction order (default: 3)")
+    method.add_argument("--max-order", type=_whole_number(1, 5), default=5,
+                        help="largest interaction order (default: 5)")
     method.add_argument("--holdout", type=_whole_number(0, 100), default=100,
                         help="extra random masks to measure faithfulness R² on (default: 100; "
                         "0 skips; none when every mask is queried)")

@@ -78,7 +78,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         unseen masks best (``surrogate_weights_``). On sparse functions the sparse
         surrogate alone wins and stays sparse. False: sparse rungs only. Needs
         ``n_terms="auto"``.
-    index : str, default="fourier"
+    index : str, default="mobius"
         Interaction index of ``interactions_``.
     random_state : int, RandomState instance or None, default=None
     n_threads : int or None, default=None
@@ -152,7 +152,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         n_terms="auto",
         screen_residuals=True,
         blend=True,
-        index="fourier",
+        index="mobius",
         random_state=None,
         n_threads=None,
         verbose=0,

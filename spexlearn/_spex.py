@@ -92,7 +92,7 @@ class SPEXExplainer(_BaseExplainer):
         of the three least reliable signs), which tolerates noisy values.
     n_terms : "auto" or int, default="auto"
         Terms kept after peeling: "auto" chooses by 5-fold cross-validation.
-    index : str, default="fourier"
+    index : str, default="mobius"
         Interaction index of ``interactions_``.
     random_state : int, RandomState instance or None, default=None
         Seeds the subsampling matrices. Use an int so that ``query_design()`` and a later
@@ -173,7 +173,7 @@ class SPEXExplainer(_BaseExplainer):
         n_groups=3,
         decoder="soft",
         n_terms="auto",
-        index="fourier",
+        index="mobius",
         random_state=None,
         n_threads=None,
         verbose=0,

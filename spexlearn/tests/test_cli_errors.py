@@ -240,7 +240,8 @@ def test_quiet_silences_the_model_loading_bars(monkeypatch, capsys):
 
 
 def test_warnings_are_one_line_each(lm, capsys):
-    code, _, err = run([TEXT, "--method", "spex", "--budget", "300", "--quiet"], capsys)
+    code, _, err = run([TEXT, "--method", "spex", "--budget", "300", "--max-order", "3", "--quiet"],
+                       capsys)
     assert code == 0
     assert "spexlearn: warning: SPEXExplainer: budget=300 holds only a design" in err
     assert "UserWarning" not in err and "_cli.py" not in err

@@ -134,7 +134,10 @@ def test_component_names_flow_to_interactions():
     names = ["the", "movie", "was", "not", "bad"]
     truth = SparseSpectrum([(3, 4), (1,)], [2.0, 1.0], n_components=5)
     est = ProxySPEXExplainer(truth.evaluate, components=names, budget=32, random_state=0).fit()
-    assert est.interactions_["not", "bad"] == pytest.approx(2.0)
+    # Möbius by default: the Fourier coefficient 2 of {not, bad} is 2 * (-2)**2 = 8.
+    assert est.interactions_.index == "mobius"
+    assert est.interactions_["not", "bad"] == pytest.approx(8.0)
+    assert est.interactions(index="fourier")["not", "bad"] == pytest.approx(2.0)
     assert est.interactions_.top(1).names_of(est.interactions_.top(1).subsets[0]) == (
         "not", "bad")
     assert list(est.get_feature_names_out()).count("not*bad") == 1
