@@ -15,6 +15,7 @@ __version__ = "0.1.0.dev0"
 # The public names load on first use (PEP 562): ``import spexlearn`` stays cheap, so the
 # ``spexlearn`` command reaches its Ctrl-C handler before numpy and scikit-learn load.
 _EXPORTS = {
+    "BaseExplainer": "._base",
     "GreedyAblationExplainer": "._greedy",
     "Interactions": ".interactions",
     "LowFaithfulnessWarning": "._base",
@@ -24,6 +25,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BaseExplainer",
     "GreedyAblationExplainer",
     "Interactions",
     "LowFaithfulnessWarning",
@@ -34,7 +36,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._base import LowFaithfulnessWarning
+    from ._base import BaseExplainer, LowFaithfulnessWarning
     from ._greedy import GreedyAblationExplainer
     from ._proxy_spex import ProxySPEXExplainer
     from ._spex import SPEXExplainer

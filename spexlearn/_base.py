@@ -6,6 +6,7 @@ import os
 import sys
 import time
 import warnings
+from abc import ABCMeta, abstractmethod
 from numbers import Integral
 from typing import ClassVar
 
@@ -63,8 +64,15 @@ class LowFaithfulnessWarning(UserWarning):
     """
 
 
-class _BaseExplainer(RegressorMixin, BaseEstimator):
-    """Shared machinery; subclasses implement ``_draw_masks`` and ``_fit_spectrum``."""
+class BaseExplainer(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
+    """What every spectral explainer shares: querying, fitting, checking, predicting.
+
+    A new explainer subclasses this and implements the abstract hooks: how many masks
+    ``fit()`` draws (``_planned_queries``) and their memory (``_bytes_needed``), how it
+    draws them (``_draw_masks``), how it turns masks and values into a spectrum
+    (``_fit_spectrum``), and the proxy its ladder fits (``_fitted_proxy``). ``fit`` alone
+    assigns the fitted attributes.
+    """
 
     # Checked by ``fit`` on every path (values given or queried), the scikit-learn way.
     _parameter_constraints: ClassVar[dict] = {
@@ -222,9 +230,9 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
             return None, None
         return spectrum, search
 
+    @abstractmethod
     def _fitted_proxy(self, X, y, rng, search):
         """``(model, its spectrum, the default proxy's search or None)`` on ``(X, y)``."""
-        raise NotImplementedError
 
     def _blends(self) -> bool:
         return self.n_terms == "auto"
@@ -315,13 +323,21 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         return X, self._query(X)
 
     # ---------------------------------------------------------------- memory
+    @abstractmethod
     def _planned_queries(self, n: int) -> int:
         """How many masks ``fit()`` will draw for ``n`` components."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _bytes_needed(self, n: int, m: int) -> int:
         """Peak memory of a fit on ``m`` masks of ``n`` components, roughly."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def _draw_masks(self, n: int, rng) -> np.ndarray:
+        """The masks ``fit()`` queries when it is given none."""
+
+    @abstractmethod
+    def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:
+        """The surrogate's spectrum from masks and (scaled) values."""
 
     def _smaller_setting(self, n: int, limit: int) -> str:
         """A setting whose fit fits in ``limit`` bytes, to suggest."""
@@ -343,7 +359,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         )
 
     def _set_components(self, n_from_data: int | None) -> int:
-        names = _names_from(self.components, self.value_function, n_from_data)
+        names = names_from(self.components, self.value_function, n_from_data)
         if names is None:
             names = list(getattr(self, "feature_names_in_", [])) or None
         if names is None:
@@ -413,7 +429,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         values = self.value_function(distinct)
         self.query_seconds_ += time.perf_counter() - start
         self.n_queries_ = int(distinct.shape[0])
-        values = _check_values(values, distinct.shape[0])[inverse]
+        values = check_values(values, distinct.shape[0])[inverse]
         if np.ptp(values) == 0:
             raise ValueError(
                 f"the value function returned the same value ({values[0]!r}) for all "
@@ -510,7 +526,7 @@ class _BaseExplainer(RegressorMixin, BaseEstimator):
         members, values = interaction_values(self.spectrum_, index, order)
         # Shapley and Banzhaf values are of single components whatever ``order`` says.
         label = 1 if index in FIRST_ORDER_INDICES else order
-        return Interactions._from_members(
+        return Interactions.from_members(
             members, values, component_names=self.component_names_, index=index, order=label
         )
 
@@ -689,7 +705,9 @@ def _check_keep_probabilities(X: np.ndarray) -> np.ndarray:
     return X
 
 
-def _check_values(values, n_masks: int) -> np.ndarray:
+def check_values(values, n_masks: int) -> np.ndarray:
+    """A value function's answer as float64 of shape ``(n_masks,)``, finite, or an error
+    that says what was returned instead."""
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -711,7 +729,10 @@ def _check_values(values, n_masks: int) -> np.ndarray:
     return values
 
 
-def _names_from(components, value_function, n_from_data: int | None) -> list[str] | None:
+def names_from(components, value_function, n_from_data: int | None) -> list[str] | None:
+    """Component names from ``components`` (an int or names), else from the value
+    function (``component_names``, ``n_components``, a shapiq game's players); None
+    where only the data will tell how many there are."""
     if components is not None:
         if isinstance(components, Integral):
             return [f"x{i}" for i in range(int(components))]

@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._base import _check_values, _names_from
+from ._base import check_values, names_from
 
 __all__ = ["GreedyAblationExplainer"]
 
@@ -198,7 +198,7 @@ class GreedyAblationExplainer(BaseEstimator):
             )
 
     def _set_components(self) -> int:
-        names = _names_from(self.components, self.value_function, None)
+        names = names_from(self.components, self.value_function, None)
         if names is None:
             raise ValueError(
                 "the number of components is unknown: pass components=<int or list of "
@@ -245,7 +245,7 @@ class GreedyAblationExplainer(BaseEstimator):
         values = self.value_function(masks)
         self.query_seconds_ += time.perf_counter() - start
         self.n_queries_ += masks.shape[0]
-        return _check_values(values, masks.shape[0])
+        return check_values(values, masks.shape[0])
 
     def _crossed(self, full: float, value: float) -> bool:
         if self.threshold is None:

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from .spectral._design import design_size, make_design
 from .spectral._peeling import bin_transforms, every_mask, exhaustive_spectrum, peel
-from .spectral._sparse import SparseSpectrum, _pad
+from .spectral._sparse import SparseSpectrum, pad_members
 from .spectral._trees import TreeArrays, trees_spectrum
 
 _Reader = Callable[[object], "list[TreeArrays] | None"]
@@ -575,7 +575,7 @@ def black_box_spectrum(model, n: int, max_order: int, rng) -> SparseSpectrum:
     values = _predictions(model, design.masks())
     found = peel(bin_transforms(values, design), design, max_order=max_order)
     width = max(1, found.members.shape[1])
-    spectrum = SparseSpectrum.from_arrays(_pad(found.members, width), found.coefs, n)
+    spectrum = SparseSpectrum.from_arrays(pad_members(found.members, width), found.coefs, n)
     return spectrum.add(SparseSpectrum([()], [0.0], n))
 
 

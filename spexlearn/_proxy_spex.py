@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._base import _BaseExplainer, draw_paired_masks, draw_uniform_masks
+from ._base import BaseExplainer, draw_paired_masks, draw_uniform_masks
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
 from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import MAX_PROXY_CANDIDATES, fit_default_lightgbm
@@ -21,7 +21,7 @@ __all__ = ["ProxySPEXExplainer"]
 SAMPLINGS = ("paired", "uniform")
 
 
-class ProxySPEXExplainer(_BaseExplainer):
+class ProxySPEXExplainer(BaseExplainer):
     """Explain a value function by the exact spectrum of a fitted proxy regressor.
 
     ProxySPEX (Butler et al., NeurIPS 2025): query ``budget`` distinct uniformly random
@@ -172,7 +172,7 @@ class ProxySPEXExplainer(_BaseExplainer):
         self.verbose = verbose
 
     _parameter_constraints: ClassVar[dict] = {
-        **_BaseExplainer._parameter_constraints,
+        **BaseExplainer._parameter_constraints,
         "proxy": [HasMethods(["fit", "predict"]), None],
         "budget": [Interval(Integral, 1, None, closed="left")],
         "sampling": [StrOptions(set(SAMPLINGS))],

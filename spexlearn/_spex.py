@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import _BaseExplainer, _names_from, draw_paired_masks, row_keys
+from ._base import BaseExplainer, draw_paired_masks, names_from, row_keys
 from ._proxies import tree_model_spectrum
 from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import (
@@ -32,7 +32,7 @@ from .spectral._peeling import (
     is_every_mask,
     peel,
 )
-from .spectral._sparse import _pad
+from .spectral._sparse import pad_members
 from .spectral._support import refit
 
 __all__ = ["SPEXExplainer"]
@@ -55,7 +55,7 @@ _DECODED_EXACTLY = 0.9999
 _MIN_FRESH_ROWS = 20
 
 
-class SPEXExplainer(_BaseExplainer):
+class SPEXExplainer(BaseExplainer):
     """Explain a value function by a sparse Fourier transform of designed ablations.
 
     SPEX (Kang et al., ICML 2025): query masks ``x = M_c l XOR d`` for C random
@@ -191,7 +191,7 @@ class SPEXExplainer(_BaseExplainer):
         self.verbose = verbose
 
     _parameter_constraints: ClassVar[dict] = {
-        **_BaseExplainer._parameter_constraints,
+        **BaseExplainer._parameter_constraints,
         "budget": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_groups": [Interval(Integral, 1, None, closed="left")],
         "decoder": [StrOptions(set(_DECODERS))],
@@ -217,7 +217,7 @@ class SPEXExplainer(_BaseExplainer):
         masks : ndarray of shape (n_queries, n_components), uint8
         """
         self._check_params()
-        names = _names_from(self.components, self.value_function, None)
+        names = names_from(self.components, self.value_function, None)
         if names is None:
             raise ValueError(
                 "the number of components is unknown: pass components=<int or list of "
@@ -391,7 +391,7 @@ class SPEXExplainer(_BaseExplainer):
             f"{result.unexplained:.2%} of the bin energy unexplained"
         )
         return SparseSpectrum.from_arrays(
-            _pad(result.members, max(1, result.members.shape[1])), result.coefs, n
+            pad_members(result.members, max(1, result.members.shape[1])), result.coefs, n
         )
 
 

@@ -105,7 +105,26 @@ class Interactions:
         self._n_total = len(self.subsets) if _n_total is None else int(_n_total)
 
     @classmethod
-    def _from_members(cls, members, values, **kwargs) -> Interactions:
+    def from_members(cls, members, values, **kwargs) -> Interactions:
+        """Interactions from a members array, the layout spectra use.
+
+        Parameters
+        ----------
+        members : ndarray of shape (n_subsets, width)
+            One subset per row: its component indices, padded with -1.
+        values : array-like of shape (n_subsets,)
+        **kwargs
+            ``component_names``, ``index`` and ``order``, as in the constructor.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from spexlearn import Interactions
+        >>> inter = Interactions.from_members(np.array([[0, 1], [2, -1]]), [1.5, -0.5],
+        ...                                   component_names=["a", "b", "c"])
+        >>> inter["a", "b"]
+        1.5
+        """
         members, values = canonical_terms(members, values)
         subsets = [tuple(int(i) for i in row[row >= 0]) for row in members]
         return cls(subsets, values, **kwargs)

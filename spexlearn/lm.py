@@ -423,7 +423,7 @@ class LanguageModel:
         import torch
 
         ids = self.prompt_ids(user_text)
-        self._check_length(len(ids) + max_new_tokens)
+        self.check_length(len(ids) + max_new_tokens)
         with torch.inference_mode():
             out = self.model.generate(
                 torch.tensor([ids], device=self.device),
@@ -446,7 +446,9 @@ class LanguageModel:
         tok = self.tokenizer
         return int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
 
-    def _check_length(self, n_tokens: int) -> None:
+    def check_length(self, n_tokens: int) -> None:
+        """Raise ``ValueError`` (naming the numbers and the fix) if ``n_tokens`` exceed the
+        model's context; value functions call it before their first query."""
         if n_tokens > self.context_length:
             raise ValueError(
                 f"the prompt and answer take {n_tokens} tokens, more than the model's context "
@@ -486,7 +488,7 @@ class LanguageModel:
         if any(p[:prefix_length] != prefix or len(p) <= prefix_length for p in prompts):
             raise ValueError("every prompt must start with the shared prefix and extend it.")
         longest = max((len(p) for p in prompts), default=0) + max(len(t) for t in targets)
-        self._check_length(longest)
+        self.check_length(longest)
         rows = [p[prefix_length:] for p in prompts]
         with torch.inference_mode():
             cache = self._prefix_cache(prefix)
@@ -521,7 +523,7 @@ class LanguageModel:
         lengths = [len(s) for s in sequences]
         order = np.argsort(lengths, kind="stable")
         for batch in _length_batches(order, lengths, _BATCH_TOKENS):
-            logits = self._forward([sequences[b] for b in batch], cache, keep + bool(target))
+            logits = self.forward_logits([sequences[b] for b in batch], cache, keep + bool(target))
             log_probs = torch.log_softmax(logits.float(), dim=-1)
             if next_tokens is not None:
                 result[batch] = log_probs[:, -1, next_tokens].cpu().numpy()
@@ -533,8 +535,23 @@ class LanguageModel:
                 result[batch, 0] = picked.sum(dim=(1, 2)).cpu().numpy()
         return result
 
-    def _forward(self, seqs: list[list[int]], cache, keep: int):
-        """Logits of the last ``keep`` positions of left-padded sequences after the prefix."""
+    def forward_logits(self, seqs: list[list[int]], cache, keep: int):
+        """Logits of the last ``keep`` positions of token sequences, as one batch.
+
+        Parameters
+        ----------
+        seqs : list of list of int
+            Token ids, left-padded here to the longest.
+        cache : transformers ``Cache`` or None
+            A key-value cache of a prefix every sequence follows (batch size 1), or None.
+        keep : int
+            Positions whose logits are returned, counted from the end (the last one
+            predicts past the sequence, and is dropped when ``keep > 1``).
+
+        Returns
+        -------
+        torch.Tensor of shape (len(seqs), keep or keep - 1, vocabulary)
+        """
         import torch
         from transformers import DynamicCache
 

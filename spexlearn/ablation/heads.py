@@ -65,7 +65,7 @@ class HeadAblation(Ablation):
         if any(not t for t in self._target_ids):
             raise ValueError("a target is empty: give one non-empty answer per prompt.")
         for prompt, target in zip(self._prompt_ids, self._target_ids):
-            lm._check_length(len(prompt) + len(target))
+            lm.check_length(len(prompt) + len(target))
         self._head_mask: np.ndarray | None = None
 
     def _resolve_targets(self, targets) -> list[str]:
@@ -107,7 +107,7 @@ class HeadAblation(Ablation):
         import torch
 
         longest_target = max(len(self._target_ids[pairs[r][1]]) for r in rows)
-        logits = self.lm._forward(seqs, None, longest_target + 1)
+        logits = self.lm.forward_logits(seqs, None, longest_target + 1)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         out = np.empty(len(rows))
         for i, r in enumerate(rows):

@@ -103,7 +103,7 @@ class TextAblation(Ablation):
     def _check_prompts(self, max_new_tokens) -> None:
         """What the model's tokenizer says of the prompts: the shared prefix, the length."""
         self._prefix_length = self._shared_prefix_length()
-        self.lm._check_length(len(self._prompt_ids(np.ones(self.n_components))) + max(
+        self.lm.check_length(len(self._prompt_ids(np.ones(self.n_components))) + max(
             len(t) for t in self._targets
         ))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._sparse import SparseSpectrum, _pad
+from ._sparse import SparseSpectrum, pad_members
 
 # Largest n**order * m product screened exhaustively (floating-point multiply-adds).
 EXHAUSTIVE_SCREEN_FLOPS = 4e9
@@ -116,7 +116,7 @@ def screen_residual(
     universal = np.sqrt(2.0 * np.log(max(2 * n_candidates, 2)))
     block_rows = [*rows, m]
     # Only the few candidates above the threshold are canonicalised.
-    strong_m = [_pad(np.asarray(b, dtype=np.int64), max_order) for b, _ in blocks]
+    strong_m = [pad_members(np.asarray(b, dtype=np.int64), max_order) for b, _ in blocks]
     strong_v = [v for _, v in blocks]
     above = [np.abs(v) > universal * np.sqrt(np.mean(r[:r_k] ** 2) / r_k)
              for v, r_k in zip(strong_v, block_rows)]

@@ -240,7 +240,7 @@ class SparseSpectrum:
         if self.kind != other.kind or self.n_components != other.n_components:
             raise ValueError("can only add spectra of the same kind and number of components.")
         width = max(self._members.shape[1], other._members.shape[1])
-        members = np.vstack([_pad(self._members, width), _pad(other._members, width)])
+        members = np.vstack([pad_members(self._members, width), pad_members(other._members, width)])
         coefs = np.concatenate([self._coef, scale * other._coef])
         return self._replace(members, coefs)
 
@@ -405,7 +405,9 @@ def subset_sums(
     return out.prune(_CANCELLATION_RTOL * scale)
 
 
-def _pad(members: np.ndarray, width: int) -> np.ndarray:
+def pad_members(members: np.ndarray, width: int) -> np.ndarray:
+    """``members`` widened to ``width`` columns with -1 (the padding of every members
+    array), unchanged when already that wide."""
     if members.shape[1] == width:
         return members
     out = np.full((members.shape[0], width), -1, dtype=np.int64)

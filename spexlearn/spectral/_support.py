@@ -10,7 +10,7 @@ import numpy as np
 
 from ._refit import least_squares, prefix_sizes, select_prefix_by_cv
 from ._screen import screen_residual
-from ._sparse import SparseSpectrum, _pad
+from ._sparse import SparseSpectrum, pad_members
 
 __all__ = ["grow_support", "keep_best_prefix", "max_terms", "refit"]
 
@@ -88,6 +88,6 @@ def _ranked_candidates(
     found = terms.members[terms.orders == 1, :1].reshape(-1)
     missing = np.setdiff1d(np.arange(n, dtype=np.int64), found) if add_singletons else found[:0]
     width = max(members.shape[1], 1)
-    singles = _pad(missing[:, None], width)
-    ranked = np.vstack([_pad(members, width), singles])[:limit]
+    singles = pad_members(missing[:, None], width)
+    ranked = np.vstack([pad_members(members, width), singles])[:limit]
     return SparseSpectrum.from_arrays(ranked, np.arange(len(ranked)), n)

@@ -24,7 +24,7 @@ class WordLM:
     def generate(self, user_text, max_new_tokens=48):
         return "positive", self.encode("positive")
 
-    def _check_length(self, n_tokens):
+    def check_length(self, n_tokens):
         if n_tokens > self.context_length:
             raise ValueError("too long")
 

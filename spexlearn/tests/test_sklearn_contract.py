@@ -151,3 +151,25 @@ def test_clone_never_copies_the_value_function():
     est.fit()
     assert not hasattr(est.proxy, "coef_")  # the user's proxy is never fitted in place
     assert est.proxy_ is not est.proxy
+
+
+def test_the_base_declares_its_hooks():
+    from spexlearn import BaseExplainer
+
+    class Half(BaseExplainer):  # a new explainer that forgot how to fit its spectrum
+        def _planned_queries(self, n):
+            return 10
+
+        def _bytes_needed(self, n, m):
+            return 0
+
+        def _draw_masks(self, n, rng):
+            return draw_uniform_masks(n, 10, rng)
+
+        def _fitted_proxy(self, X, y, rng, search):
+            return None
+
+    with pytest.raises(TypeError, match=r"abstract method.*_fit_spectrum"):
+        Half()
+    assert BaseExplainer.__abstractmethods__ == {
+        "_planned_queries", "_bytes_needed", "_draw_masks", "_fit_spectrum", "_fitted_proxy"}
