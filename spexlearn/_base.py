@@ -64,7 +64,65 @@ class LowFaithfulnessWarning(UserWarning):
     """
 
 
-class BaseExplainer(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
+class QueryingMixin:
+    """Querying a value function, shared by every explainer (spectral or greedy).
+
+    It reads ``value_function``, ``components`` and ``verbose``, and keeps the count and
+    the time of queries in ``n_queries_`` and ``query_seconds_`` (which ``fit`` zeroes).
+    ``_VALUE_FUNCTION_FIX`` and ``_COMPONENTS_FIX`` end the messages when either is
+    missing, with what this explainer accepts instead.
+    """
+
+    _VALUE_FUNCTION_FIX = "pass value_function=<callable masks (m, n) -> values (m,)>"
+    _COMPONENTS_FIX = ("pass components=<int or list of names>, or a value_function with "
+                       "an n_components attribute")
+
+    def _require_value_function(self) -> None:
+        if self.value_function is None:
+            raise ValueError(f"{type(self).__name__} has no value_function to query: "
+                             f"{self._VALUE_FUNCTION_FIX}.")
+        if not callable(self.value_function):
+            raise TypeError(
+                f"value_function must be callable (masks -> values), got "
+                f"{type(self.value_function).__name__}."
+            )
+
+    def _set_components(self, n_from_data: int | None = None) -> int:
+        """Set ``component_names_`` (from ``components``, the value function or the
+        masks' ``n_from_data`` columns) and return how many there are."""
+        names = names_from(self.components, self.value_function, n_from_data)
+        if names is None:
+            names = list(getattr(self, "feature_names_in_", [])) or None
+        if names is None:
+            if n_from_data is None:
+                raise ValueError(f"the number of components is unknown: "
+                                 f"{self._COMPONENTS_FIX}.")
+            names = [f"x{i}" for i in range(n_from_data)]
+        if n_from_data is not None and len(names) != n_from_data:
+            raise ValueError(
+                f"the masks have {n_from_data} columns but there are {len(names)} "
+                "components; give one mask column per component."
+            )
+        if len(names) < 1:
+            raise ValueError("there are no components: pass at least 1 component.")
+        self.component_names_ = [str(name) for name in names]
+        return len(names)
+
+    def _query(self, masks: np.ndarray) -> np.ndarray:
+        """Values of the masks; repeated masks are queried once, and counted once."""
+        distinct, inverse = _distinct_rows(masks.astype(np.uint8))
+        start = time.perf_counter()
+        values = self.value_function(distinct)
+        self.query_seconds_ += time.perf_counter() - start
+        self.n_queries_ += int(distinct.shape[0])
+        return check_values(values, distinct.shape[0])[inverse]
+
+    def _log(self, message: str) -> None:
+        if self.verbose:
+            print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
+
+
+class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     """What every spectral explainer shares: querying, fitting, checking, predicting.
 
     A new explainer subclasses this and implements the abstract hooks: how many masks
@@ -73,6 +131,12 @@ class BaseExplainer(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     (``_fit_spectrum``), and the proxy its ladder fits (``_fitted_proxy``). ``fit`` alone
     assigns the fitted attributes.
     """
+
+    # (The first words are scikit-learn's: its common checks look for them.)
+    _VALUE_FUNCTION_FIX = ("it requires y to be passed, but the target y is None: pass "
+                           "value_function=..., or call fit(X, y) with precomputed values y")
+    _COMPONENTS_FIX = ("pass components=<int or list of names>, a value_function with an "
+                       "n_components attribute, or masks X")
 
     # Checked by ``fit`` on every path (values given or queried), the scikit-learn way.
     _parameter_constraints: ClassVar[dict] = {
@@ -106,7 +170,7 @@ class BaseExplainer(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """
         self._check_params()
         rng = check_random_state(self.random_state)
-        self.query_seconds_ = 0.0
+        self.query_seconds_, self.n_queries_ = 0.0, 0
         X, y = self._collect_samples(X, y, rng)
         self._log(
             f"{X.shape[0]} samples, {self.n_queries_} queried "
@@ -284,10 +348,6 @@ class BaseExplainer(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             stacklevel=3,
         )
 
-    def _log(self, message: str) -> None:
-        if self.verbose:
-            print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
-
     @property
     def noise_std_(self):
         # The spelling before the rename: one word, one meaning (an ablation's noise_std_).
@@ -358,38 +418,6 @@ class BaseExplainer(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             "max_order, or free memory."
         )
 
-    def _set_components(self, n_from_data: int | None) -> int:
-        names = names_from(self.components, self.value_function, n_from_data)
-        if names is None:
-            names = list(getattr(self, "feature_names_in_", [])) or None
-        if names is None:
-            if n_from_data is None:
-                raise ValueError(
-                    "the number of components is unknown: pass components=<int or list of "
-                    "names>, a value_function with an n_components attribute, or masks X."
-                )
-            names = [f"x{i}" for i in range(n_from_data)]
-        if n_from_data is not None and len(names) != n_from_data:
-            raise ValueError(
-                f"the masks have {n_from_data} columns but there are {len(names)} "
-                "components; give one mask column per component."
-            )
-        self.component_names_ = [str(name) for name in names]
-        return len(names)
-
-    def _require_value_function(self) -> None:
-        if self.value_function is None:
-            raise ValueError(
-                "no value_function to query, so this estimator requires y to be passed, but "
-                "the target y is None: pass value_function=..., or call fit(X, y) with "
-                "precomputed values y."
-            )
-        if not callable(self.value_function):
-            raise TypeError(
-                f"value_function must be callable (masks -> values), got "
-                f"{type(self.value_function).__name__}."
-            )
-
     def _check_budget(self, n: int, budget, warn: bool = False) -> int:
         if n < 2:
             raise ValueError(
@@ -423,13 +451,8 @@ class BaseExplainer(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         return int(budget)
 
     def _query(self, masks: np.ndarray) -> np.ndarray:
-        """Values of the masks; repeated masks are queried once."""
-        distinct, inverse = _distinct_rows(masks.astype(np.uint8))
-        start = time.perf_counter()
-        values = self.value_function(distinct)
-        self.query_seconds_ += time.perf_counter() - start
-        self.n_queries_ = int(distinct.shape[0])
-        values = check_values(values, distinct.shape[0])[inverse]
+        """Values of the masks, which must not all be equal."""
+        values = super()._query(masks)
         if np.ptp(values) == 0:
             raise ValueError(
                 f"the value function returned the same value ({values[0]!r}) for all "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -13,14 +12,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._base import check_values, names_from
+from ._base import QueryingMixin
 
 __all__ = ["GreedyAblationExplainer"]
 
 DIRECTIONS = ("decrease", "increase", "abs")
 
 
-class GreedyAblationExplainer(BaseEstimator):
+class GreedyAblationExplainer(QueryingMixin, BaseEstimator):
     """Greedy search for the components whose joint ablation changes the output most.
 
     Start from the full input (all components kept). At each step, try ablating each
@@ -153,7 +152,7 @@ class GreedyAblationExplainer(BaseEstimator):
         self._validate_params()
         self._refuse_booleans()
         self._require_value_function()
-        n = self._set_components()
+        n = self.n_features_in_ = self._set_components()
         steps = self._n_affordable_steps(n)
         self.query_seconds_ = 0.0
         self.n_queries_ = 0
@@ -185,31 +184,6 @@ class GreedyAblationExplainer(BaseEstimator):
             if isinstance(value, bool):
                 raise ValueError(f"{name} must be {kind} or None, got {value!r}.")
 
-    def _require_value_function(self) -> None:
-        if self.value_function is None:
-            raise ValueError(
-                "GreedyAblationExplainer needs a model to query: pass value_function=<callable "
-                "masks (m, n) -> values (m,)>."
-            )
-        if not callable(self.value_function):
-            raise TypeError(
-                f"value_function must be callable (masks -> values), got "
-                f"{type(self.value_function).__name__}."
-            )
-
-    def _set_components(self) -> int:
-        names = names_from(self.components, self.value_function, None)
-        if names is None:
-            raise ValueError(
-                "the number of components is unknown: pass components=<int or list of "
-                "names>, or a value_function with an n_components attribute."
-            )
-        if len(names) < 1:
-            raise ValueError("there are no components to ablate: pass at least 1 component.")
-        self.component_names_ = [str(name) for name in names]
-        self.n_features_in_ = len(names)
-        return len(names)
-
     def _n_affordable_steps(self, n: int) -> int:
         """The number of steps ``max_steps`` and ``budget`` allow."""
         steps = n if self.max_steps is None else min(n, int(self.max_steps))
@@ -240,13 +214,6 @@ class GreedyAblationExplainer(BaseEstimator):
         pick = int(np.argmax(gains))  # the first maximum: ties go to the lowest index
         return int(candidates[pick]), float(values[pick]), float(gains[pick])
 
-    def _query(self, masks: np.ndarray) -> np.ndarray:
-        start = time.perf_counter()
-        values = self.value_function(masks)
-        self.query_seconds_ += time.perf_counter() - start
-        self.n_queries_ += masks.shape[0]
-        return check_values(values, masks.shape[0])
-
     def _crossed(self, full: float, value: float) -> bool:
         if self.threshold is None:
             return False
@@ -260,10 +227,6 @@ class GreedyAblationExplainer(BaseEstimator):
         self.masks_ = np.vstack(masks).astype(np.uint8)
         self.removal_set_ = tuple(self.selected_names_)
         self._log(f"{len(selected)} steps, {self.n_queries_} queries")
-
-    def _log(self, message: str) -> None:
-        if self.verbose:
-            print(f"[{type(self).__name__}] {message}", file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------- results
     def to_frame(self):

@@ -239,3 +239,14 @@ def test_to_frame_before_fit():
 
     with pytest.raises(NotFittedError):
         GreedyAblationExplainer(lambda m: m.sum(axis=1), components=3).to_frame()
+
+
+def test_greedy_queries_through_the_shared_code():
+    # One querying path for every explainer: dedup, timing, counting, value checks.
+    from spexlearn._base import BaseExplainer, QueryingMixin
+
+    for name in ("_require_value_function", "_set_components", "_query", "_log"):
+        assert getattr(GreedyAblationExplainer, name) is getattr(QueryingMixin, name)
+    assert issubclass(BaseExplainer, QueryingMixin)
+    with pytest.raises(ValueError, match="GreedyAblationExplainer has no value_function"):
+        GreedyAblationExplainer(components=3).fit()
