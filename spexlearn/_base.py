@@ -7,8 +7,9 @@ import sys
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass, field
 from numbers import Integral
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -62,6 +63,36 @@ class LowFaithfulnessWarning(UserWarning):
     Its interactions explain little of what the model does; the message names the cause
     and the fix (more budget, a lower ``max_order``, the other explainer).
     """
+
+
+class FittedProxy(NamedTuple):
+    """A proxy fitted on masks: the model, its spectrum, and the default proxy's search
+    (None for a proxy given by the user), which the folds reuse."""
+
+    model: object
+    spectrum: SparseSpectrum | None
+    search: object | None
+
+
+@dataclass(frozen=True)
+class SpectrumFit:
+    """What ``_fit_spectrum`` found; ``fit`` alone turns it into fitted attributes.
+
+    ``surrogate`` is the chosen rung (``selected_surrogate_``), ``n_fitted_terms`` the
+    coefficients fitted to the samples (the residual's lost degrees of freedom), and
+    ``attributes`` the explainer's own fitted attributes, by name without the trailing
+    underscore (e.g. SPEX's ``design``).
+    """
+
+    spectrum: SparseSpectrum
+    surrogate: str
+    faithfulness: float
+    faithfulness_method: str
+    n_fitted_terms: int
+    surrogate_weights: dict | None = None  # None: the surrogate alone, weight 1
+    blend_weight: float = 1.0
+    proxy: object = None
+    attributes: dict = field(default_factory=dict)
 
 
 class QueryingMixin:
@@ -180,9 +211,18 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         # the cores are shared (its workers spin); n_threads opts into more threads.
         scale = _power_of_two_scale(y)
         with threadpool_limits(limits=self.n_threads or 1, user_api="blas"):
-            spectrum = self._fit_spectrum(X, y / scale, rng)
-        self.spectrum_ = spectrum.with_coef(spectrum.coef * scale)
-        self.residual_std_ = _residual_std(self.spectrum_, X, y, self._n_fitted_terms())
+            found = self._fit_spectrum(X, y / scale, rng)
+        # Every fitted attribute is assigned here, from what the fit returned.
+        self.spectrum_ = found.spectrum.with_coef(found.spectrum.coef * scale)
+        self.proxy_ = found.proxy
+        self.selected_surrogate_ = found.surrogate
+        self.surrogate_weights_ = dict(found.surrogate_weights or {found.surrogate: 1.0})
+        self.blend_weight_ = float(found.blend_weight)
+        self.faithfulness_ = float(found.faithfulness)
+        self.faithfulness_method_ = found.faithfulness_method
+        for name, value in found.attributes.items():  # the explainer's own, declared there
+            setattr(self, f"{name}_", value)
+        self.residual_std_ = _residual_std(self.spectrum_, X, y, found.n_fitted_terms)
         self.interactions_ = self.interactions()
         self._warn_if_untrusted(X.shape[0])
         return self
@@ -196,15 +236,11 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         return (f"{text}  # fitted on {self.n_queries_} queries, faithfulness_="
                 f"{faithfulness:.3f} ({self.faithfulness_method_})")
 
-    def _n_fitted_terms(self) -> int:
-        """Coefficients fitted to the samples (the residual's lost degrees of freedom)."""
-        return self._fitted_terms
-
     # ----------------------------------------------------------- the ladder
-    def _fit_ladder(self, X, y, rng, judged: np.ndarray, extra=None) -> SparseSpectrum:
+    def _fit_ladder(self, X, y, rng, judged: np.ndarray, extra=None) -> SpectrumFit:
         """Build every rung on all samples, check each on the folds of the ``judged``
         rows (random masks), and return the rung that predicted them best."""
-        self.proxy_, proxy, search = self._fitted_proxy(X, y, rng, None)
+        model, proxy, search = self._fitted_proxy(X, y, rng, None)
         kernel, kernel_search = self._fitted_kernel(X, y, rng, None)
         ladder = self._grow(X, y, rng, proxy, extra, kernel)
         use_proxy = proxy is not None
@@ -213,7 +249,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
             ladder.proxy, use_proxy = None, False
 
         def on_fold(rows: np.ndarray) -> Ladder:
-            fold_proxy = (self._fitted_proxy(X[rows], y[rows], rng, search)[1]
+            fold_proxy = (self._fitted_proxy(X[rows], y[rows], rng, search).spectrum
                           if use_proxy else None)
             fold_kernel = (self._fitted_kernel(X[rows], y[rows], rng, kernel_search)[0]
                            if kernel is not None else None)
@@ -228,12 +264,11 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         predictions = {rung: p for rung, p in predictions.items() if rung in built}
         choice = choose_rung(y[held], predictions, blend=self._blends(),
                              fixed_terms=self.n_terms != "auto", support_rung=support_rung)
-        return self._record_choice(ladder, choice, len(splits))
+        return self._chosen_fit(ladder, choice, len(splits), model)
 
-    def _exact(self, X: np.ndarray, y: np.ndarray) -> SparseSpectrum:
+    def _exact(self, X: np.ndarray, y: np.ndarray) -> SpectrumFit:
         """Every mask was queried: the transform itself, up to ``max_order``."""
         spectrum = exhaustive_spectrum(X, y, self.max_order)
-        self.proxy_ = None
         if self.n_terms != "auto":
             terms = spectrum.select(spectrum.orders > 0).top(int(self.n_terms))
             spectrum = terms.add(spectrum.select(spectrum.orders == 0))
@@ -254,18 +289,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
                 "its indices are the best approximation without them, not the exact "
                 f"transform. For the exact one, set max_order={X.shape[1]} and "
                 "n_terms='auto'.", UserWarning, stacklevel=4)
-        return self._record_alone(spectrum, "exact", faithfulness, method)
-
-    def _record_alone(self, spectrum: SparseSpectrum, name: str, faithfulness: float,
-                      method: str) -> SparseSpectrum:
-        """Keep the fitted attributes of a surrogate found without the ladder."""
-        self.selected_surrogate_ = name
-        self.surrogate_weights_ = {name: 1.0}
-        self.blend_weight_ = 1.0
-        self.faithfulness_ = float(faithfulness)
-        self.faithfulness_method_ = method
-        self._fitted_terms = len(spectrum)
-        return spectrum
+        return SpectrumFit(spectrum, "exact", faithfulness, method, len(spectrum))
 
     def _grow(self, X, y, rng, proxy, extra, kernel) -> Ladder:
         return grow_ladder(X, y, rng, proxy=proxy, max_order=self.max_order,
@@ -295,8 +319,8 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         return spectrum, search
 
     @abstractmethod
-    def _fitted_proxy(self, X, y, rng, search):
-        """``(model, its spectrum, the default proxy's search or None)`` on ``(X, y)``."""
+    def _fitted_proxy(self, X, y, rng, search) -> FittedProxy:
+        """The proxy fitted on ``(X, y)``, reusing the default proxy's ``search`` if any."""
 
     def _blends(self) -> bool:
         return self.n_terms == "auto"
@@ -304,25 +328,24 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
     def _screens(self) -> bool:
         return True
 
-    def _record_choice(self, ladder: Ladder, choice: LadderChoice, n_folds: int) -> SparseSpectrum:
-        """Keep the chosen rung's fitted attributes; return its surrogate."""
-        self.selected_surrogate_ = choice.rung
-        self.blend_weight_ = choice.blend_weight
-        self.surrogate_weights_ = dict(choice.weights)
-        self.faithfulness_ = float(choice.faithfulness)
-        self.faithfulness_method_ = f"{n_folds}-fold cross-validation"
+    def _chosen_fit(self, ladder: Ladder, choice: LadderChoice, n_folds: int,
+                    proxy) -> SpectrumFit:
+        """The chosen rung's surrogate and how far to trust it."""
         spectrum = chosen_surrogate(ladder, choice)
         # The proxy's shrunken terms are fitted by boosting, not one coefficient each: the
         # sparse rung's terms stand for the freedom used.
         counted = {"proxy": choice.sparse_rung, "kernel": choice.sparse_rung,
                    "blend": choice.sparse_rung}.get(choice.rung, choice.rung)
-        self._fitted_terms = len(getattr(ladder, counted or "constant"))
         self._log(
             f"chosen surrogate: {choice.rung} ({len(spectrum) - 1} terms); out-of-fold "
             f"errors {', '.join(f'{k} {v:.4g}' for k, v in choice.errors.items())}; "
-            f"faithfulness {self.faithfulness_:.3f}"
+            f"faithfulness {choice.faithfulness:.3f}"
         )
-        return spectrum
+        return SpectrumFit(
+            spectrum, choice.rung, choice.faithfulness, f"{n_folds}-fold cross-validation",
+            n_fitted_terms=len(getattr(ladder, counted or "constant")),
+            surrogate_weights=dict(choice.weights), blend_weight=choice.blend_weight,
+            proxy=proxy)
 
     def _warn_if_untrusted(self, m: int) -> None:
         faithfulness = getattr(self, "faithfulness_", None)
@@ -396,8 +419,8 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         """The masks ``fit()`` queries when it is given none."""
 
     @abstractmethod
-    def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:
-        """The surrogate's spectrum from masks and (scaled) values."""
+    def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SpectrumFit:
+        """The surrogate and how far to trust it, from masks and (scaled) values."""
 
     def _smaller_setting(self, n: int, limit: int) -> str:
         """A setting whose fit fits in ``limit`` bytes, to suggest."""

@@ -9,11 +9,10 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._base import BaseExplainer, draw_paired_masks, draw_uniform_masks
+from ._base import BaseExplainer, FittedProxy, SpectrumFit, draw_paired_masks, draw_uniform_masks
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
 from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import MAX_PROXY_CANDIDATES, fit_default_lightgbm
-from .spectral import SparseSpectrum
 from .spectral._peeling import is_every_mask
 
 __all__ = ["ProxySPEXExplainer"]
@@ -192,7 +191,7 @@ class ProxySPEXExplainer(BaseExplainer):
         return draw(n, self._check_budget(n, self.budget), rng)
 
     # ------------------------------------------------------------ spectrum
-    def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:
+    def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SpectrumFit:
         if np.isin(X, (0, 1)).all() and is_every_mask(X):
             # Nothing is left to estimate: the transform of the table is exact.
             return self._exact(X, y)
@@ -206,15 +205,16 @@ class ProxySPEXExplainer(BaseExplainer):
     def _screens(self) -> bool:
         return bool(self.screen_residuals)
 
-    def _fitted_proxy(self, X, y, rng, search):
+    def _fitted_proxy(self, X, y, rng, search) -> FittedProxy:
         n = X.shape[1]
         if self.proxy is None:
             model, search = fit_default_lightgbm(X, y, rng, self.n_threads, search)
         elif is_linear_model(self.proxy):
-            return (*fit_linear_proxy(clone(self.proxy), X, y, self.max_order), None)
+            return FittedProxy(*fit_linear_proxy(clone(self.proxy), X, y, self.max_order),
+                               None)
         else:
             model = clone(self.proxy).fit(X, y)
         spectrum = tree_model_spectrum(model, n, max_order=self.max_order)
         if spectrum is None:
             spectrum = black_box_spectrum(model, n, self.max_order, rng)
-        return model, spectrum, search
+        return FittedProxy(model, spectrum, search)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from numbers import Integral
 from typing import ClassVar
 
@@ -10,7 +11,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseExplainer, draw_paired_masks, names_from, row_keys
+from ._base import BaseExplainer, FittedProxy, SpectrumFit, draw_paired_masks, names_from, row_keys
 from ._proxies import tree_model_spectrum
 from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import (
@@ -323,38 +324,32 @@ class SPEXExplainer(BaseExplainer):
         return bits is not None and design_size(n, t, min(bits, n), self.n_groups) >= 2**n
 
     # ------------------------------------------------------------ spectrum
-    def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SparseSpectrum:
+    def _fit_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SpectrumFit:
         n = X.shape[1]
-        self.design_ = None
-        self.proxy_ = None
-        self.n_peeled_ = 0
         binary = X.dtype == np.uint8 or bool(np.isin(X, (0.0, 1.0)).all())
         if binary and is_every_mask(X):
-            self.fit_mode_ = "exhaustive"
-            return self._exact(X, y)
+            return _with_mode(self._exact(X, y), "exhaustive")
         design, rows = split_design(np.asarray(X, np.uint8), self._order(n), self.n_groups) if (
             binary and n >= 2) else (None, 0)
-        found = None
+        found, n_peeled = None, 0
         if design is None:
-            self.fit_mode_ = "regression"
             self._log("the masks are no SPEX design: finding terms by the proxy and screens")
         else:
-            self.fit_mode_ = "design"
-            self.design_ = design
-            found = self._decode(design, y[:rows], n)
+            found, n_peeled = self._decode(design, y[:rows], n)
             decoded = self._if_decoded_exactly(found, X, y, rows)
             if decoded is not None:
-                return decoded
+                return _with_mode(decoded, "design", design, n_peeled)
         # Judged on the fresh masks after the design, which no decoding saw (on every row
         # when there are too few: designed masks are not independent, so that is kinder).
         fresh = np.arange(rows, X.shape[0])
         judged = fresh if len(fresh) >= _MIN_FRESH_ROWS else np.arange(X.shape[0])
-        spectrum = self._fit_ladder(X, y, rng, judged, extra=found)
+        fit = self._fit_ladder(X, y, rng, judged, extra=found)
         if len(judged) != len(fresh):
-            self.faithfulness_method_ += " on designed masks (optimistic)"
-        return spectrum
+            fit = replace(fit, faithfulness_method=(f"{fit.faithfulness_method} on designed "
+                                                    "masks (optimistic)"))
+        return _with_mode(fit, "regression" if design is None else "design", design, n_peeled)
 
-    def _if_decoded_exactly(self, found, X, y, rows: int) -> SparseSpectrum | None:
+    def _if_decoded_exactly(self, found, X, y, rows: int) -> SpectrumFit | None:
         """The decoder's terms refitted, when they alone predict the fresh masks exactly.
 
         Refitted on the designed masks only, they are judged on the fresh masks that no
@@ -372,27 +367,37 @@ class SPEXExplainer(BaseExplainer):
         if r2 < _DECODED_EXACTLY:
             return None
         self._log(f"the {len(found)} decoded terms predict the fresh masks (R² {r2:.6f})")
-        return self._record_alone(
-            refit(found, X, y), "decoded", r2,
-            "the decoded terms, refitted on the design, on its fresh masks")
+        spectrum = refit(found, X, y)
+        return SpectrumFit(spectrum, "decoded", r2,
+                           "the decoded terms, refitted on the design, on its fresh masks",
+                           len(spectrum))
 
-    def _fitted_proxy(self, X, y, rng, search):
+    def _fitted_proxy(self, X, y, rng, search) -> FittedProxy:
         model, search = fit_default_lightgbm(X, y, rng, self.n_threads, search)
-        return model, tree_model_spectrum(model, X.shape[1], max_order=self.max_order), search
+        return FittedProxy(
+            model, tree_model_spectrum(model, X.shape[1], max_order=self.max_order), search)
 
-    def _decode(self, design: QueryDesign, y: np.ndarray, n: int) -> SparseSpectrum:
+    def _decode(self, design: QueryDesign, y: np.ndarray, n: int) -> tuple[SparseSpectrum, int]:
+        """The peeled terms, and how many the peeling found."""
         result = peel(
             bin_transforms(y, design), design,
             soft=self.decoder == "soft", max_order=self.max_order,
         )
-        self.n_peeled_ = len(result.coefs)
         self._log(
-            f"peeling: {self.n_peeled_} terms in {result.rounds} rounds; "
+            f"peeling: {len(result.coefs)} terms in {result.rounds} rounds; "
             f"{result.unexplained:.2%} of the bin energy unexplained"
         )
-        return SparseSpectrum.from_arrays(
+        spectrum = SparseSpectrum.from_arrays(
             pad_members(result.members, max(1, result.members.shape[1])), result.coefs, n
         )
+        return spectrum, len(result.coefs)
+
+
+def _with_mode(fit: SpectrumFit, mode: str, design: QueryDesign | None = None,
+               n_peeled: int = 0) -> SpectrumFit:
+    """``fit`` with SPEX's own fitted attributes: ``fit_mode_``, ``design_``,
+    ``n_peeled_``."""
+    return replace(fit, attributes={"fit_mode": mode, "design": design, "n_peeled": n_peeled})
 
 
 def _fresh_masks(design: np.ndarray, count: int, rng) -> np.ndarray:
