@@ -466,7 +466,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
                 "only what predicts masks it was not fitted on (see faithfulness_). Raise "
                 "budget to a few times n for an explanation of every component.",
                 UserWarning, stacklevel=5)
-        if n < 63 and budget > 2**n:
+        if budget > 2**n:  # (Python integers: no overflow at any n)
             raise ValueError(
                 f"budget={budget} exceeds the {2**n} distinct masks of {n} components; "
                 f"use budget <= {2**n} (that many queries give the exact spectrum)."

@@ -22,8 +22,6 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MISSING, EXIT_INTERRUPTED = 0, 1, 2, 3, 13
 METHODS = ("proxyspex", "spex", "greedy")
 # numpy's random seeds are 32-bit.
 MAX_SEED = 2**32 - 1
-# Up to this many components, a budget can cover all 2^n masks (the CLI then queries all).
-MAX_EXACT_COMPONENTS = 30
 # The longest answer the model generates when no --target is given (tokens).
 MAX_NEW_TOKENS = 48
 
@@ -556,7 +554,7 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
 
     n = value.n_components
     budget = args.budget
-    if n <= MAX_EXACT_COMPONENTS and budget > 2**n:
+    if budget > 2**n:  # a budget that covers every mask queries every mask
         budget = 2**n
         _progress(args, f"budget {args.budget} > the {budget} possible masks: querying all")
     kind = SPEXExplainer if args.method == "spex" else ProxySPEXExplainer
@@ -600,7 +598,7 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
 
 
 def _every_mask_queried(explainer, n: int) -> bool:
-    return n <= MAX_EXACT_COMPONENTS and explainer.n_queries_ >= 2**n
+    return explainer.n_queries_ >= 2**n
 
 
 def _run_greedy(value, args: argparse.Namespace) -> dict:

@@ -20,7 +20,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .spectral._design import design_size, make_design
-from .spectral._peeling import bin_transforms, every_mask, exhaustive_spectrum, peel
+from .spectral._peeling import (
+    MAX_ENUMERATED_N,
+    bin_transforms,
+    every_mask,
+    exhaustive_spectrum,
+    peel,
+)
 from .spectral._sparse import SparseSpectrum, pad_members
 from .spectral._trees import TreeArrays, trees_spectrum
 
@@ -505,7 +511,6 @@ _MAX_LINEAR_COLUMNS = 50_000
 # The black-box route's SPEX design: 256 bins in each of 3 groups.
 _BLACK_BOX_BITS = 8
 _BLACK_BOX_GROUPS = 3
-_MAX_EXHAUSTIVE_BLACK_BOX_N = 16
 
 
 def is_linear_model(model) -> bool:
@@ -568,7 +573,7 @@ def black_box_spectrum(model, n: int, max_order: int, rng) -> SparseSpectrum:
     """
     t = min(max_order, n)
     bits = min(_BLACK_BOX_BITS, n)
-    if n <= _MAX_EXHAUSTIVE_BLACK_BOX_N and 2**n <= design_size(n, t, bits, _BLACK_BOX_GROUPS):
+    if n <= MAX_ENUMERATED_N and 2**n <= design_size(n, t, bits, _BLACK_BOX_GROUPS):
         masks = every_mask(n)
         return exhaustive_spectrum(masks, _predictions(model, masks), max_order)
     design = make_design(n, t, bits, _BLACK_BOX_GROUPS, rng)

@@ -64,8 +64,8 @@ class ProxySPEXExplainer(BaseExplainer):
         cross-validation of the refit on the queried samples.
     screen_residuals : bool, default=True
         After refitting the proxy's terms, screen the residual for terms the proxy
-        missed: every subset up to the largest order that is cheap to screen
-        exhaustively, and every one-element extension of the terms found so far; add the
+        missed: every subset up to the largest order whose complete screen is cheap,
+        and every one-element extension of the terms found so far; add the
         significant ones, refit, repeat. False: the plain ProxySPEX algorithm.
     blend : bool, default=True
         Where the function is not sparse (real models), dense surrogates predict better

@@ -22,12 +22,12 @@ from .spectral._design import (
     MIN_BITS,
     QueryDesign,
     design_size,
-    largest_bins,
+    largest_bin_bits,
     make_design,
     split_design,
 )
 from .spectral._peeling import (
-    MAX_EXHAUSTIVE_N,
+    MAX_ENUMERATED_N,
     bin_transforms,
     every_mask,
     is_every_mask,
@@ -295,7 +295,7 @@ class SPEXExplainer(BaseExplainer):
         t = self._order(n)
         if self.budget == "auto":
             return min(_DEFAULT_BITS, n)
-        bits = largest_bins(n, t, self._design_share(), self.n_groups)
+        bits = largest_bin_bits(n, t, self._design_share(), self.n_groups)
         if bits is None:
             smallest = design_size(n, t, MIN_BITS, self.n_groups)
             needed = smallest + max(_MIN_FRESH_ROWS, int(np.ceil(smallest * _FRESH_SHARE)))
@@ -311,7 +311,7 @@ class SPEXExplainer(BaseExplainer):
 
     def _use_every_mask(self, n: int) -> bool:
         """Enumerate all 2^n masks when that is no dearer than the queries planned."""
-        if n > MAX_EXHAUSTIVE_N:
+        if n > MAX_ENUMERATED_N:
             return False
         if self.budget != "auto" and self.budget >= 2**n:
             return True
@@ -319,7 +319,7 @@ class SPEXExplainer(BaseExplainer):
         if self.budget == "auto":
             design = design_size(n, t, min(_DEFAULT_BITS, n), self.n_groups)
             return design + self._n_fresh(design) >= 2**n
-        bits = largest_bins(n, t, self._design_share(), self.n_groups)
+        bits = largest_bin_bits(n, t, self._design_share(), self.n_groups)
         # No design fits the budget (bits None): refused in _bits, never silently exceeded.
         return bits is not None and design_size(n, t, min(bits, n), self.n_groups) >= 2**n
 

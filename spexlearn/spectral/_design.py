@@ -15,7 +15,7 @@ import numpy as np
 from ._bch import BCHCode, bch_code, parity_count
 
 __all__ = [
-    "QueryDesign", "design_size", "largest_bins", "make_design", "parse_design", "split_design",
+    "QueryDesign", "design_size", "largest_bin_bits", "make_design", "parse_design", "split_design",
 ]
 
 # Fewest bits per bin index: 8 bins per group.
@@ -100,7 +100,7 @@ def design_size(n: int, t: int, n_bits: int, n_groups: int) -> int:
     return n_groups * (parity_count(n, t) + 1) * 2**n_bits
 
 
-def largest_bins(n: int, t: int, budget: int, n_groups: int) -> int | None:
+def largest_bin_bits(n: int, t: int, budget: int, n_groups: int) -> int | None:
     """The most bits b whose design fits in ``budget``; None if even b = MIN_BITS does not."""
     per_bin = n_groups * (parity_count(n, t) + 1)
     bits = int(np.floor(np.log2(budget / per_bin))) if budget >= per_bin else -1

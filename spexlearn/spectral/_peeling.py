@@ -19,7 +19,7 @@ from ._design import QueryDesign
 from ._sparse import SparseSpectrum
 
 __all__ = [
-    "MAX_EXHAUSTIVE_N",
+    "MAX_ENUMERATED_N",
     "PeelingResult",
     "bin_transforms",
     "every_mask",
@@ -29,8 +29,10 @@ __all__ = [
     "walsh_hadamard",
 ]
 
-# Largest n whose 2^n masks are ever enumerated.
-MAX_EXHAUSTIVE_N = 16
+# Largest n whose 2^n masks are ever written out, for any purpose: an exact transform of
+# every mask, a black-box proxy read on every mask, masks drawn as integers (2^20 masks of
+# 20 components take 20 MB as uint8).
+MAX_ENUMERATED_N = 20
 
 # A singleton's term must explain all but this share of its bin's energy, beyond noise.
 _MAX_UNEXPLAINED = 0.1
@@ -86,7 +88,7 @@ def every_mask(n: int) -> np.ndarray:
 def is_every_mask(masks: np.ndarray) -> bool:
     """Whether the 0/1 rows are all 2^n masks, each once (in any order)."""
     m, n = masks.shape
-    if n > MAX_EXHAUSTIVE_N or m != 2**n:
+    if n > MAX_ENUMERATED_N or m != 2**n:
         return False
     return len(np.unique(_mask_codes(masks))) == m
 

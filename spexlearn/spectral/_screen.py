@@ -13,9 +13,10 @@ import numpy as np
 
 from ._sparse import SparseSpectrum, pad_members
 
-# Largest n**order * m product screened exhaustively (floating-point multiply-adds).
-EXHAUSTIVE_SCREEN_FLOPS = 4e9
-# Fewest rows an exhaustive screen may be run on when all of them would be too dear.
+# Largest n**order * m product of a complete screen: every subset of one order
+# (floating-point multiply-adds). ("Exhaustive" means every mask, as in exhaustive_spectrum.)
+COMPLETE_SCREEN_FLOPS = 4e9
+# Fewest rows a complete screen may be run on when all of them would be too dear.
 MIN_SCREEN_ROWS = 1000
 
 
@@ -24,11 +25,11 @@ def signs(X: np.ndarray) -> np.ndarray:
     return 1.0 - 2.0 * np.asarray(X, dtype=np.float64)
 
 
-def exhaustive_orders(n: int, m: int, max_order: int) -> int:
-    """The largest order (<= 3) whose exhaustive screen fits the flop budget."""
+def complete_orders(n: int, m: int, max_order: int) -> int:
+    """The largest order (<= 3) whose complete screen (every subset) fits the flop budget."""
     order = 0
     for k in range(1, min(max_order, 3, n) + 1):
-        if float(n) ** k * m <= EXHAUSTIVE_SCREEN_FLOPS:
+        if float(n) ** k * m <= COMPLETE_SCREEN_FLOPS:
             order = k
     return order
 
@@ -56,7 +57,7 @@ def all_order_correlations(Z: np.ndarray, r: np.ndarray, order: int):
         if not members:
             return np.zeros((0, 3), dtype=np.int64), np.zeros(0)
         return np.vstack(members), np.concatenate(values)
-    raise ValueError(f"exhaustive screens go up to order 3, got {order}.")
+    raise ValueError(f"complete screens go up to order 3, got {order}.")
 
 
 def extension_correlations(
@@ -92,7 +93,7 @@ def screen_residual(
 ) -> SparseSpectrum:
     """New terms whose residual correlation exceeds the universal noise threshold.
 
-    Candidates: every subset up to the largest exhaustively affordable order, and every
+    Candidates: every subset up to the largest order a complete screen affords, and every
     one-element extension of the current support (the hierarchy of interactions).
     Returns them as a spectrum whose coefficients are the estimated correlations.
     """
@@ -101,16 +102,16 @@ def screen_residual(
     # An order too dear to screen on every row is screened on the first rows that fit the
     # flop budget (the masks are random, so any rows are a fair sample), as long as that
     # leaves enough rows to detect terms; the refit that follows uses every row.
-    rows = [min(m, int(EXHAUSTIVE_SCREEN_FLOPS // float(n) ** k))
+    rows = [min(m, int(COMPLETE_SCREEN_FLOPS // float(n) ** k))
             for k in range(1, min(max_order, 3, n) + 1)]
     rows = [r_k for r_k in rows if r_k >= min(m, MIN_SCREEN_ROWS)]
-    exhaustive = len(rows)
-    # Each exhaustive block lists every subset of its order exactly once.
+    complete = len(rows)
+    # Each complete block lists every subset of its order exactly once.
     blocks = [all_order_correlations(Z[:r_k], r[:r_k], k) for k, r_k in enumerate(rows, 1)]
     members, values = extension_correlations(X, Z, r, support, max_order)
-    # Extensions up to the exhaustive order repeat the blocks; the rest may repeat each
+    # Extensions up to the complete order repeat the blocks; the rest may repeat each
     # other (S ∪ {j} from several S) with equal correlations, so keep one of each.
-    higher = (members >= 0).sum(axis=1) > exhaustive
+    higher = (members >= 0).sum(axis=1) > complete
     blocks.append(_distinct(members[higher], values[higher]))
     n_candidates = sum(len(v) for _, v in blocks)
     universal = np.sqrt(2.0 * np.log(max(2 * n_candidates, 2)))

@@ -7,7 +7,7 @@ from spexlearn.spectral._bch import parity_of_members
 from spexlearn.spectral._design import (
     design_size,
     gf2_rank,
-    largest_bins,
+    largest_bin_bits,
     make_design,
     parse_design,
 )
@@ -86,9 +86,9 @@ def test_parse_design_round_trip_and_rejections():
 
 def test_largest_bins_fits_the_budget():
     per_bin = 3 * (design_size(1000, 5, 0, 1))
-    assert largest_bins(1000, 5, per_bin * 256, 3) == 8
-    assert largest_bins(1000, 5, per_bin * 256 - 1, 3) == 7
-    assert largest_bins(1000, 5, per_bin * 8 - 1, 3) is None
+    assert largest_bin_bits(1000, 5, per_bin * 256, 3) == 8
+    assert largest_bin_bits(1000, 5, per_bin * 256 - 1, 3) == 7
+    assert largest_bin_bits(1000, 5, per_bin * 8 - 1, 3) is None
 
 
 @pytest.mark.parametrize("soft", [False, True])
