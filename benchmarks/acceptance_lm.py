@@ -54,14 +54,15 @@ def explain(value, budget: int, seed: int = 0):
 
 
 def exact_check(value, explainer) -> dict:
-    from spexlearn.spectral._peeling import every_mask, exhaustive_spectrum
+    from spexlearn.masks import every_mask
+    from spexlearn.spectral._peeling import exhaustive_spectrum
 
     masks = every_mask(value.n_components)
     values = value(masks)
     exact = exhaustive_spectrum(masks, values, value.n_components)
     truncated = exhaustive_spectrum(masks, values, 3)
-    exact_top = exact.select(exact.orders > 0).top(5).subsets
-    found_top = explainer.spectrum_.select(explainer.spectrum_.orders > 0).top(5).subsets
+    exact_top = exact.select(exact.orders > 0).largest(5).subsets
+    found_top = explainer.spectrum_.select(explainer.spectrum_.orders > 0).largest(5).subsets
     return {
         "top5_hit_rate_over_seeds": seed_robustness(masks, values, exact_top),
         "exact_top5": [list(s) for s in exact_top],
@@ -79,7 +80,7 @@ def seed_robustness(masks, values, exact_top, budget: int = 1000, seeds: int = 1
     seeds and both samplings, and their values read from the full table.
     """
     from spexlearn import ProxySPEXExplainer
-    from spexlearn._base import draw_paired_masks, draw_uniform_masks
+    from spexlearn.masks import draw_paired_masks, draw_uniform_masks
 
     codes = 1 << np.arange(masks.shape[1])
     rates = {}
@@ -89,7 +90,7 @@ def seed_robustness(masks, values, exact_top, budget: int = 1000, seeds: int = 1
             X = draw(masks.shape[1], budget, np.random.RandomState(seed))
             y = values[X.astype(np.int64) @ codes]
             spectrum = ProxySPEXExplainer(max_order=3, random_state=seed).fit(X, y).spectrum_
-            found = spectrum.select(spectrum.orders > 0).top(5).subsets
+            found = spectrum.select(spectrum.orders > 0).largest(5).subsets
             hits.append(set(found) == set(exact_top))
         rates[name] = float(np.mean(hits))
     return rates

@@ -117,7 +117,7 @@ def _fourier_problem(n: int, seed: int):
         )
     except TypeError:  # no intercept keyword
         f, truth = make_sparse_function(n, N_TERMS, MAX_ORDER, noise=0, random_state=seed)
-    return f, dict(truth.to_dict())
+    return f, dict(truth.terms())
 
 
 def _fallback_problem(n: int, seed: int):
@@ -233,7 +233,7 @@ def run_ours(X, y, X_test, y_test, seed):
     est.fit(X, y)
     overhead = time.perf_counter() - start
     r2 = est.score(X_test, y_test)
-    fourier = {tuple(s): float(c) for s, c in est.spectrum_.to_dict().items()}
+    fourier = {tuple(s): float(c) for s, c in est.spectrum_.terms().items()}
     notes = [f"{sum(1 for s in fourier if s)} Fourier terms"]
     return Result("spexlearn ProxySPEXExplainer", r2, overhead, fourier, notes)
 

@@ -32,14 +32,13 @@ from ._stages import (
     proxy_is_hopeless,
 )
 from .interactions import Interactions
+
+# draw_paired_masks, draw_uniform_masks, row_keys: still importable from here.
+from .masks import check_masks, distinct_rows, draw_paired_masks, draw_uniform_masks, row_keys  # noqa: F401
 from .spectral import INDICES, SparseSpectrum, interaction_values
 from .spectral._kernel import fit_walsh_kernel, kernel_order, kernel_rows, symmetric_order
 from .spectral._peeling import exhaustive_spectrum
 
-# Largest n for which masks are drawn by enumerating integers instead of rejection sampling.
-_ENUMERABLE_N = 20
-# Above it, masks are still enumerated when more than 1 / _DENSE_SHARE of all are drawn.
-_DENSE_SHARE = 8
 # Fewest queries for many components: ten folds of a mask and its complement each.
 _FEWEST_QUERIES = 20
 # Fewest samples the Walsh-kernel posterior is fitted on (its search needs a few per
@@ -141,7 +140,7 @@ class QueryingMixin:
 
     def _query(self, masks: np.ndarray) -> np.ndarray:
         """Values of the masks; repeated masks are queried once, and counted once."""
-        distinct, inverse = _distinct_rows(masks.astype(np.uint8))
+        distinct, inverse = distinct_rows(masks.astype(np.uint8))
         start = time.perf_counter()
         values = self.value_function(distinct)
         self.query_seconds_ += time.perf_counter() - start
@@ -270,7 +269,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         """Every mask was queried: the transform itself, up to ``max_order``."""
         spectrum = exhaustive_spectrum(X, y, self.max_order)
         if self.n_terms != "auto":
-            terms = spectrum.select(spectrum.orders > 0).top(int(self.n_terms))
+            terms = spectrum.select(spectrum.orders > 0).largest(int(self.n_terms))
             spectrum = terms.add(spectrum.select(spectrum.orders == 0))
         residual = y - spectrum.evaluate(X)
         total = float(((y - y.mean()) ** 2).sum())
@@ -390,7 +389,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
             X, y = validate_data(
                 self, X, y, y_numeric=True, dtype=np.float64, ensure_min_samples=2
             )
-            _check_keep_probabilities(X)
+            check_masks(X, binary=False)
             self._set_components(X.shape[1])
             self.n_queries_ = int(X.shape[0])
             return X, y
@@ -400,7 +399,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
             self._check_memory(n, self._planned_queries(n))
             X = self._draw_masks(n, rng)
         else:
-            X = _check_masks(X, n)
+            X = check_masks(X, n)
         self.n_features_in_ = n
         # Queried masks are 0/1 by construction: uint8 keeps (m, n) at one byte a cell.
         return X, self._query(X)
@@ -547,7 +546,8 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
 
     def _validate_for_prediction(self, X) -> np.ndarray:
         check_is_fitted(self)
-        return _check_keep_probabilities(validate_data(self, X, reset=False, dtype=np.float64))
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return check_masks(X, binary=False)
 
     # -------------------------------------------------------- interactions
     def interactions(self, index: str | None = None, order: int | None = None) -> Interactions:
@@ -623,27 +623,6 @@ def _residual_std(spectrum: SparseSpectrum, X: np.ndarray, y: np.ndarray, n_term
     return float(np.sqrt(residual @ residual / freedom))
 
 
-def _enumerable(n: int, count: int) -> bool:
-    """Draw by enumerating the integers below 2^n: for small n, and wherever ``count`` is
-    a large share of the masks (rejection sampling would then collect coupons for hours;
-    the integers take 8 bytes a mask, about what the masks themselves take)."""
-    return n <= _ENUMERABLE_N or (n < 63 and count > 2**n // _DENSE_SHARE)
-
-
-def draw_uniform_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndarray:
-    """``count`` distinct uniformly random masks; all-ones and all-zeros come first."""
-    if _enumerable(n, count):
-        codes = rng.choice(np.arange(1, 2**n - 1), size=count - 2, replace=False)
-        codes = np.concatenate([[2**n - 1, 0], codes]).astype(np.int64)
-        return ((codes[:, None] >> np.arange(n)) & 1).astype(np.uint8)
-    masks = [np.ones((1, n), np.uint8), np.zeros((1, n), np.uint8)]
-    rows = np.vstack(masks)
-    while rows.shape[0] < count:
-        extra = rng.randint(0, 2, size=(count - rows.shape[0], n)).astype(np.uint8)
-        rows = _distinct_rows(np.vstack([rows, extra]))[0]
-    return rows[:count]
-
-
 def _typical_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``rows`` less the all-ones and all-zeros masks, where fresh uniform masks almost
     never are one of them (2^n well above the number of rows).
@@ -662,51 +641,6 @@ def _typical_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return typical if len(typical) >= 2 else rows
 
 
-def draw_paired_masks(n: int, count: int, rng: np.random.RandomState) -> np.ndarray:
-    """``count`` distinct random masks in complementary pairs ``(x, 1 - x)``.
-
-    Each mask is uniformly random, but its complement follows it. A Fourier term of odd
-    order flips sign between ``x`` and ``1 - x`` and one of even order does not, so across
-    the pairs the odd and even terms are exactly orthogonal: the unexplained even-order
-    part no longer blurs the estimates of odd-order terms (first order included) and vice
-    versa. All-ones and all-zeros come first (a pair themselves); an odd ``count`` drops
-    the last complement.
-    """
-    n_pairs = count // 2 - 1 + count % 2
-    if _enumerable(n, count):
-        # Codes below 2^(n-1) (top bit 0, not 0 itself) and their complements are all the
-        # masks but the two constant ones, each exactly once.
-        half = rng.choice(np.arange(1, 2 ** (n - 1)), size=n_pairs, replace=False)
-        codes = np.column_stack([half, (2**n - 1) ^ half]).ravel()
-        codes = np.concatenate([[2**n - 1, 0], codes]).astype(np.int64)
-        rows = ((codes[:, None] >> np.arange(n)) & 1).astype(np.uint8)
-    else:
-        rows = np.vstack([np.ones((1, n), np.uint8), np.zeros((1, n), np.uint8)])
-        while rows.shape[0] < count:
-            half = rng.randint(0, 2, size=(n_pairs, n)).astype(np.uint8)
-            pairs = np.stack([half, 1 - half], axis=1).reshape(-1, n)
-            rows = _distinct_rows(np.vstack([rows, pairs]))[0]
-    return rows[:count]
-
-
-def row_keys(rows: np.ndarray) -> np.ndarray:
-    """One hashable, sortable key per 0/1 row (its packed bits)."""
-    # The void view needs C order; a DataFrame's or Fortran-ordered masks are not.
-    packed = np.ascontiguousarray(np.packbits(rows, axis=1))
-    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-
-
-def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows in order of first occurrence, and the index of each row among them."""
-    _, first, inverse = np.unique(row_keys(rows), return_index=True, return_inverse=True)
-    if len(first) == len(rows):
-        return rows, np.arange(len(rows))
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return rows[first[order]], rank[inverse.reshape(-1)]
-
-
 def _n_columns(X) -> int:
     shape = np.shape(X)
     if len(shape) != 2:
@@ -714,41 +648,6 @@ def _n_columns(X) -> int:
             f"masks must be a 2-D array of shape (n_masks, n_components), got shape {shape}."
         )
     return int(shape[1])
-
-
-def _check_masks(X, n: int) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != n:
-        raise ValueError(
-            f"masks must have shape (n_masks, {n}) for {n} components, got {X.shape}."
-        )
-    if X.shape[0] == 0:
-        raise ValueError("got no masks: pass at least one row.")
-    if X.dtype != bool:
-        bad = ~((X == 0) | (X == 1))
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise ValueError(
-                f"masks must hold 0 (ablated) or 1 (kept); found {X[row, col].item()!r} at row "
-                f"{row}, column {col}. Binarise them first, e.g. (X > 0.5).astype(int)."
-            )
-    return X.astype(np.uint8)
-
-
-def _check_keep_probabilities(X: np.ndarray) -> np.ndarray:
-    """Refuse entries outside [0, 1]: a mask entry is a component's keep-probability (0 or
-    1, or between them for the multilinear extension); -1 or 2 would be read as a valid
-    extrapolation of the surrogate and give wrong interactions without any error."""
-    bad = (X < 0) | (X > 1)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(
-            f"masks must hold values in [0, 1] (1 = kept, 0 = ablated); found "
-            f"{X[row, col].item()!r} at row {row}, column {col} (entries out of range: "
-            f"{int(bad.sum())}). "
-            "Binarise them first, e.g. (X > 0.5).astype(int)."
-        )
-    return X
 
 
 def check_values(values, n_masks: int) -> np.ndarray:

@@ -91,7 +91,7 @@ def tree_model_spectrum(
     >>> X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     >>> tree = DecisionTreeRegressor().fit(X, [0.0, 0.0, 0.0, 4.0])
     >>> f = tree_model_spectrum(tree, n_components=2)
-    >>> f.to_dict()
+    >>> f.terms()
     {(): 1.0, (0,): -1.0, (1,): -1.0, (0, 1): 1.0}
     >>> np.allclose(f.evaluate(X), tree.predict(X))
     True

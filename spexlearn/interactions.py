@@ -249,6 +249,10 @@ class Interactions:
             }
         )
 
+    def terms(self) -> dict[tuple[int, ...], float]:
+        """``{subset tuple: value}``, as :meth:`SparseSpectrum.terms` gives coefficients."""
+        return dict(self)
+
     def to_dict(self) -> dict:
         """Plain Python types only; ``from_dict(to_dict())`` is an exact copy."""
         return {

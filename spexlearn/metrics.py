@@ -71,8 +71,8 @@ def support_recovery(
 
 def top_k_overlap(estimated: SparseSpectrum, truth: SparseSpectrum, k: int) -> float:
     """Share of the truth's ``k`` largest non-empty terms among the estimate's ``k`` largest."""
-    top_found = _support(_nonempty(estimated).top(k), 0.0)
-    top_true = _support(_nonempty(truth).top(k), 0.0)
+    top_found = _support(_nonempty(estimated).largest(k), 0.0)
+    top_true = _support(_nonempty(truth).largest(k), 0.0)
     return len(top_found & top_true) / max(len(top_true), 1)
 
 

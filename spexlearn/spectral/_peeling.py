@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..masks import every_mask
 from ._bch import decode_syndromes, parity_of_members
 from ._design import QueryDesign
 from ._sparse import SparseSpectrum
@@ -77,12 +78,6 @@ def walsh_hadamard(table: np.ndarray) -> np.ndarray:
         out = np.stack([low + high, low - high], axis=-2).reshape(*lead, size)
         half *= 2
     return out
-
-
-def every_mask(n: int) -> np.ndarray:
-    """All 2^n masks, row i holding the bits of i (component j = bit j)."""
-    codes = np.arange(2**n, dtype=np.int64)
-    return ((codes[:, None] >> np.arange(n)) & 1).astype(np.uint8)
 
 
 def is_every_mask(masks: np.ndarray) -> bool:

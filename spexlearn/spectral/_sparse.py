@@ -90,7 +90,7 @@ class SparseSpectrum:
     ----------
     subsets : iterable of iterables of int
         The subsets of component indices that carry a coefficient.
-    coefs : array-like of shape (n_terms,)
+    coef : array-like of shape (n_terms,)
         One coefficient per subset. Repeated subsets are summed.
     n_components : int
         Number of components ``n``; every index must lie in ``[0, n)``.
@@ -108,24 +108,24 @@ class SparseSpectrum:
     -8.0
     """
 
-    def __init__(self, subsets, coefs, n_components: int, kind: str = FOURIER):
+    def __init__(self, subsets, coef, n_components: int, kind: str = FOURIER):
         members = _members_from_subsets(subsets)
-        self._init_arrays(members, coefs, n_components, kind)
+        self._init_arrays(members, coef, n_components, kind)
 
     @classmethod
     def from_arrays(
-        cls, members, coefs, n_components: int, kind: str = FOURIER, *, drop_zeros=False
+        cls, members, coef, n_components: int, kind: str = FOURIER, *, drop_zeros=False
     ) -> SparseSpectrum:
         """Build from a padded member matrix (``-1`` = padding); duplicates are summed."""
         self = cls.__new__(cls)
-        self._init_arrays(members, coefs, n_components, kind, drop_zeros=drop_zeros)
+        self._init_arrays(members, coef, n_components, kind, drop_zeros=drop_zeros)
         return self
 
     @classmethod
-    def from_dict(
+    def from_terms(
         cls, terms: Mapping, n_components: int, kind: str = FOURIER
     ) -> SparseSpectrum:
-        """Build from ``{subset tuple: coefficient}``."""
+        """Build from ``{subset tuple: coefficient}`` (what :meth:`terms` returns)."""
         return cls(list(terms.keys()), list(terms.values()), n_components, kind)
 
     def _init_arrays(self, members, coefs, n_components, kind, *, drop_zeros=False):
@@ -186,8 +186,8 @@ class SparseSpectrum:
     def __iter__(self) -> Iterator[tuple[tuple[int, ...], float]]:
         return iter(zip(self.subsets, self._coef.tolist()))
 
-    def to_dict(self) -> dict[tuple[int, ...], float]:
-        """``{subset tuple: coefficient}``."""
+    def terms(self) -> dict[tuple[int, ...], float]:
+        """``{subset tuple: coefficient}``, as :meth:`Interactions.terms` gives values."""
         return dict(self)
 
     def __getitem__(self, subset) -> float:
@@ -256,21 +256,28 @@ class SparseSpectrum:
         """Drop terms whose absolute coefficient is ``<= tol``."""
         return self.select(np.abs(self._coef) > tol)
 
-    def top(self, k: int) -> SparseSpectrum:
-        """The ``k`` terms with the largest absolute coefficient."""
+    def largest(self, k: int) -> SparseSpectrum:
+        """The ``k`` terms with the largest absolute coefficient, in the spectrum's
+        canonical order (``ranking()`` gives the strongest first)."""
         order = np.argsort(-np.abs(self._coef), kind="stable")[: int(k)]
         return self.select(np.sort(order))
+
+    def top(self, k: int):
+        # The name before the rename: Interactions.top ranks strongest first, this did not.
+        raise AttributeError(
+            "SparseSpectrum.top(k) is now largest(k) (the k largest terms, in canonical "
+            "order); Interactions.top(k) ranks them strongest first.")
 
     def ranking(self) -> np.ndarray:
         """Term positions by decreasing absolute coefficient (ties: canonical order)."""
         return np.argsort(-np.abs(self._coef), kind="stable")
 
-    def with_coef(self, coefs) -> SparseSpectrum:
+    def with_coef(self, coef) -> SparseSpectrum:
         """Same subsets, new coefficients (in canonical term order)."""
-        coefs = np.asarray(coefs, dtype=np.float64)
-        if coefs.shape != self._coef.shape:
-            raise ValueError(f"expected {len(self)} coefficients, got {coefs.shape}.")
-        return self._replace(self._members, coefs)
+        coef = np.asarray(coef, dtype=np.float64)
+        if coef.shape != self._coef.shape:
+            raise ValueError(f"expected {len(self)} coefficients, got {coef.shape}.")
+        return self._replace(self._members, coef)
 
     # ------------------------------------------------------------- evaluation
     def evaluate(self, masks) -> np.ndarray:
@@ -345,18 +352,26 @@ class SparseSpectrum:
             return self
         return subset_sums(self, lambda s, t: (-1.0) ** t * 2.0 ** (-s), kind=FOURIER)
 
-    def to_json_dict(self) -> dict:
-        """A JSON-ready description (lists of ints and floats)."""
+    def to_dict(self) -> dict:
+        """Plain Python types only (JSON-ready); ``from_dict(to_dict())`` is an exact
+        copy, as for :class:`~spexlearn.Interactions`. For ``{subset: coefficient}``,
+        use :meth:`terms`."""
         return {
             "kind": self.kind,
             "n_components": self.n_components,
             "subsets": [list(s) for s in self.subsets],
-            "coefs": self._coef.tolist(),
+            "coef": self._coef.tolist(),
         }
 
     @classmethod
-    def from_json_dict(cls, data: Mapping) -> SparseSpectrum:
-        return cls(data["subsets"], data["coefs"], data["n_components"], data["kind"])
+    def from_dict(cls, data: Mapping, *renamed) -> SparseSpectrum:
+        """Read what :meth:`to_dict` wrote (also the ``"coefs"`` key of older files)."""
+        if renamed or not isinstance(data, Mapping) or "subsets" not in data:
+            raise TypeError(
+                "SparseSpectrum.from_dict reads what to_dict writes; build from a "
+                "{subset: coefficient} mapping with from_terms(terms, n_components, kind).")
+        coef = data["coef"] if "coef" in data else data["coefs"]
+        return cls(data["subsets"], coef, data["n_components"], data["kind"])
 
 
 def subset_sums(

@@ -66,7 +66,7 @@ def grow_support(support: SparseSpectrum, X, y, max_order: int) -> SparseSpectru
         room = limit - (len(support) - 1)
         if len(new) == 0 or room <= 0:
             break
-        new = new.top(room)
+        new = new.largest(room)
         support = refit(support.add(new.with_coef(np.zeros(len(new)))), X, y)
     return support
 

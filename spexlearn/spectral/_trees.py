@@ -116,7 +116,7 @@ def trees_spectrum(
     ...     left=np.array([1, -1, -1]), right=np.array([2, -1, -1]),
     ...     value=np.array([0.0, 2.0, 5.0]))
     >>> f = trees_spectrum([stump], n_components=3)
-    >>> f.to_dict()
+    >>> f.terms()
     {(): 3.5, (1,): -1.5}
     >>> f.evaluate(np.array([[0, 0, 0], [0, 1, 0]]))
     array([2., 5.])

@@ -10,6 +10,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from spexlearn._proxies import _tree_arrays, tree_model_spectrum
+from spexlearn.masks import every_mask
 from spexlearn.spectral import SparseSpectrum
 from spexlearn.spectral._trees import TreeArrays, trees_spectrum
 
@@ -27,10 +28,6 @@ def one_thread():
 
 
 # ------------------------------------------------------------------ helpers
-def all_masks(n: int) -> np.ndarray:
-    return ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
-
-
 def random_masks(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
     return rng.integers(0, 2, size=(m, n)).astype(np.float64)
 
@@ -62,7 +59,7 @@ def naive_predict(tree: TreeArrays, X: np.ndarray) -> np.ndarray:
 
 def walsh_hadamard_spectrum(values: np.ndarray, n: int) -> SparseSpectrum:
     """The full Fourier spectrum of a table of 2^n values, by brute force."""
-    masks = all_masks(n).astype(np.int64)
+    masks = every_mask(n).astype(np.int64)
     signs = 1 - 2 * ((masks @ masks.T) % 2)
     coefs = signs @ values / 2**n
     subsets = [tuple(np.flatnonzero(mask)) for mask in masks]
@@ -327,7 +324,7 @@ def xgboost_leaf_sum(model, trees: list[TreeArrays], X: np.ndarray) -> np.ndarra
 
 # ------------------------------------------------------------------ model tests
 @pytest.mark.parametrize("name", list(CASES))
-def test_spectrum_equals_predict_on_all_masks(name):
+def test_spectrum_equals_predict_on_all_masks(name, all_masks):
     rng = np.random.default_rng(0)
     X = all_masks(N_SMALL)
     model = fitted_case(name, X[rng.permutation(len(X))], interacting_target(X, rng))
@@ -345,7 +342,7 @@ def test_spectrum_equals_predict_on_many_components(name):
     assert_spectrum_predicts(model, spectrum, random_masks(rng, 2000, N_LARGE))
 
 
-def test_deep_tree_fitted_to_every_mask_is_reproduced():
+def test_deep_tree_fitted_to_every_mask_is_reproduced(all_masks):
     from sklearn.tree import DecisionTreeRegressor
 
     rng = np.random.default_rng(2)
@@ -358,7 +355,7 @@ def test_deep_tree_fitted_to_every_mask_is_reproduced():
 
 
 @pytest.mark.parametrize("name", ["lgbm-zero-as-missing", "xgb-missing-zero"])
-def test_zero_treated_as_missing_is_routed_the_default_way(name):
+def test_zero_treated_as_missing_is_routed_the_default_way(name, all_masks):
     # Real-valued training data makes the libraries treat exact zeros as missing.
     rng = np.random.default_rng(3)
     X = random_masks(rng, 400, N_SMALL) * rng.uniform(0.1, 0.9, size=(400, N_SMALL))
@@ -377,7 +374,7 @@ def test_zero_treated_as_missing_is_routed_the_default_way(name):
     assert_spectrum_predicts(model, spectrum, all_masks(N_SMALL))
 
 
-def test_constant_lightgbm_model_has_only_the_empty_term():
+def test_constant_lightgbm_model_has_only_the_empty_term(all_masks):
     lightgbm = pytest.importorskip("lightgbm")
     rng = np.random.default_rng(4)
     X = random_masks(rng, 50, 4)
@@ -390,7 +387,7 @@ def test_constant_lightgbm_model_has_only_the_empty_term():
     np.testing.assert_allclose(spectrum.evaluate(all_masks(4)), model.predict(all_masks(4)))
 
 
-def test_max_order_of_a_fitted_model_truncates_its_spectrum():
+def test_max_order_of_a_fitted_model_truncates_its_spectrum(all_masks):
     from sklearn.ensemble import GradientBoostingRegressor
 
     rng = np.random.default_rng(5)
@@ -405,7 +402,7 @@ def test_max_order_of_a_fitted_model_truncates_its_spectrum():
 
 
 # ------------------------------------------------------------------ unsupported models
-def test_unsupported_models_return_none():
+def test_unsupported_models_return_none(all_masks):
     from sklearn.linear_model import LinearRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -483,7 +480,7 @@ def test_unfitted_models_raise():
 
 
 # ------------------------------------------------------------------ trees_spectrum itself
-def test_random_trees_match_the_walsh_hadamard_transform_of_their_values():
+def test_random_trees_match_the_walsh_hadamard_transform_of_their_values(all_masks):
     rng = np.random.default_rng(9)
     n = 5
     X = all_masks(n)
@@ -508,9 +505,9 @@ def test_components_too_many_for_integer_subset_keys_give_the_same_terms():
     ]
     expected = {
         tuple(j * spread for j in subset): coef
-        for subset, coef in trees_spectrum(trees, 5).to_dict().items()
+        for subset, coef in trees_spectrum(trees, 5).terms().items()
     }
-    got = trees_spectrum(wide, 4 * spread + 1).to_dict()
+    got = trees_spectrum(wide, 4 * spread + 1).terms()
     assert got.keys() == expected.keys()
     np.testing.assert_allclose([got[k] for k in expected], list(expected.values()), atol=EXACT)
 
@@ -528,10 +525,10 @@ def test_components_too_many_for_integer_subset_keys_give_the_same_terms():
 )
 def test_threshold_sending_zero_and_one_the_same_way(threshold, left_if_equal, expected):
     tree = stump(1, threshold, 2.0, 5.0, left_if_equal=left_if_equal)
-    assert trees_spectrum([tree], 3).to_dict() == expected
+    assert trees_spectrum([tree], 3).terms() == expected
 
 
-def test_repeated_feature_on_a_path_is_one_condition():
+def test_repeated_feature_on_a_path_is_one_condition(all_masks):
     # Root tests x2; each child tests x2 again, so only one grandchild per side is reachable.
     tree = TreeArrays(
         feature=np.array([2, 2, 2, -1, -1, -1, -1]),
@@ -541,7 +538,7 @@ def test_repeated_feature_on_a_path_is_one_condition():
         value=np.array([0.0, 0.0, 0.0, 1.0, 100.0, 200.0, 3.0]),
     )
     spectrum = trees_spectrum([tree], 3)
-    assert spectrum.to_dict() == {(): 2.0, (2,): -1.0}
+    assert spectrum.terms() == {(): 2.0, (2,): -1.0}
     np.testing.assert_array_equal(
         spectrum.evaluate(all_masks(3)), naive_predict(tree, all_masks(3))
     )
@@ -549,12 +546,12 @@ def test_repeated_feature_on_a_path_is_one_condition():
 
 def test_children_that_coincide_impose_no_condition():
     tree = stump(0, 0.5, 4.0, 4.0)._replace(right=np.array([1, -1, -1]))
-    assert trees_spectrum([tree], 2).to_dict() == {(): 4.0}
+    assert trees_spectrum([tree], 2).terms() == {(): 4.0}
 
 
 def test_single_leaf_tree_contributes_to_the_empty_set():
     leaf = TreeArrays(np.array([-1]), np.zeros(1), np.array([-1]), np.array([-1]), np.array([1.5]))
-    assert trees_spectrum([leaf, leaf], 4).to_dict() == {(): 3.0}
+    assert trees_spectrum([leaf, leaf], 4).terms() == {(): 3.0}
     assert len(trees_spectrum([], 4)) == 0
 
 

@@ -6,9 +6,10 @@ from sklearn.neighbors import KNeighborsRegressor
 
 from spexlearn import ProxySPEXExplainer, SPEXExplainer
 from spexlearn.datasets import make_sparse_function
+from spexlearn.masks import every_mask
 from spexlearn.metrics import support_recovery
 from spexlearn.spectral._design import design_size
-from spexlearn.spectral._peeling import every_mask, exhaustive_spectrum
+from spexlearn.spectral._peeling import exhaustive_spectrum
 
 
 def _held_out(n, seed=1, m=500):
@@ -143,7 +144,7 @@ def test_n_terms_keeps_the_strongest():
     f, truth = make_sparse_function(100, n_terms=20, max_order=3, random_state=9)
     est = SPEXExplainer(f, max_order=3, n_terms=5, random_state=0).fit()
     assert len(est.spectrum_) == 6  # five terms and the empty set
-    strongest = truth.select(truth.orders > 0).top(5)
+    strongest = truth.select(truth.orders > 0).largest(5)
     assert set(est.spectrum_.subsets) - {()} == set(strongest.subsets)
 
 

@@ -6,8 +6,8 @@ from math import comb
 import numpy as np
 
 from spexlearn.datasets import make_sparse_function
+from spexlearn.masks import every_mask
 from spexlearn.spectral._kernel import KernelSearch, fit_walsh_kernel, kernel_order, kernel_rows
-from spexlearn.spectral._peeling import every_mask
 
 
 def _explicit_basis(X, order):

@@ -8,6 +8,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
+from spexlearn.masks import every_mask
 from spexlearn.spectral import _sparse
 from spexlearn.spectral._sparse import FOURIER, MOBIUS, SparseSpectrum, canonical_terms
 
@@ -16,11 +17,6 @@ KINDS = (FOURIER, MOBIUS)
 
 
 # --------------------------------------------------------------------- helpers
-def all_masks(n: int) -> np.ndarray:
-    """Every 0/1 mask; row ``m`` has bit ``i`` of the integer ``m`` as component ``i``."""
-    return (np.arange(2**n)[:, None] >> np.arange(n)) & 1
-
-
 def random_spectrum(
     seed: int, n: int = 8, n_terms: int = 10, max_order: int = 6, kind: str = FOURIER
 ) -> SparseSpectrum:
@@ -62,7 +58,7 @@ def subset_bits(subset) -> int:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_evaluate_matches_brute_force(seed, kind):
     f = random_spectrum(seed, n=7, kind=kind)
-    masks = all_masks(7)
+    masks = every_mask(7)
     np.testing.assert_allclose(f.evaluate(masks), brute_evaluate(f, masks), atol=1e-12)
     np.testing.assert_allclose(f.evaluate(masks.astype(bool)), f.evaluate(masks))
 
@@ -74,7 +70,7 @@ def test_multilinear_extension_is_bernoulli_expectation(seed, kind):
     f = random_spectrum(seed, n=n, max_order=5, kind=kind)
     rng = np.random.default_rng(seed + 100)
     probs = rng.uniform(size=(5, n))
-    masks = all_masks(n)
+    masks = every_mask(n)
     # P(mask) for independent keeps with probability p_i, by enumeration.
     weights = np.prod(np.where(masks[None], probs[:, None], 1 - probs[:, None]), axis=2)
     expected = weights @ f.evaluate(masks)
@@ -84,7 +80,7 @@ def test_multilinear_extension_is_bernoulli_expectation(seed, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_basis_is_consistent_with_evaluate(kind):
     f = random_spectrum(5, kind=kind)
-    masks = all_masks(8)[::3]
+    masks = every_mask(8)[::3]
     basis = f.basis(masks)
     assert basis.shape == (len(masks), len(f))
     np.testing.assert_allclose(basis @ f.coef, f.evaluate(masks), atol=1e-12)
@@ -98,7 +94,7 @@ def test_basis_is_consistent_with_evaluate(kind):
 def test_chunking_gives_identical_results(kind, chunk, monkeypatch):
     f = random_spectrum(6, kind=kind)
     rng = np.random.default_rng(0)
-    binary, fractional = all_masks(8)[::5], rng.uniform(size=(37, 8))
+    binary, fractional = every_mask(8)[::5], rng.uniform(size=(37, 8))
     expected = [f.basis(binary), f.basis(fractional), f.evaluate(binary), f.evaluate(fractional)]
     monkeypatch.setattr(_sparse, "_CHUNK_ELEMENTS", chunk)  # 1 and 3 rows per chunk
     got = [f.basis(binary), f.basis(fractional), f.evaluate(binary), f.evaluate(fractional)]
@@ -145,21 +141,21 @@ def test_getitem():
 
 def test_top_and_restrict():
     f = SparseSpectrum([(), (0,), (1, 2), (0, 1, 2)], [0.1, -3.0, 2.0, 0.5], 3)
-    assert f.top(2).to_dict() == {(0,): -3.0, (1, 2): 2.0}
-    assert f.top(10) == f
-    assert f.restrict(1).to_dict() == {(): 0.1, (0,): -3.0}
+    assert f.largest(2).terms() == {(0,): -3.0, (1, 2): 2.0}
+    assert f.largest(10) == f
+    assert f.restrict(1).terms() == {(): 0.1, (0,): -3.0}
     assert f.restrict(3) == f
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_add(kind):
     f, g = random_spectrum(1, kind=kind), random_spectrum(2, max_order=3, kind=kind)
-    masks = all_masks(8)
+    masks = every_mask(8)
     total = f.add(g, scale=-0.5)
     np.testing.assert_allclose(
         total.evaluate(masks), f.evaluate(masks) - 0.5 * g.evaluate(masks), atol=1e-12
     )
-    assert f.add(f, scale=-1.0).prune().to_dict() == {}
+    assert f.add(f, scale=-1.0).prune().terms() == {}
     with pytest.raises(ValueError):
         f.add(SparseSpectrum([()], [1.0], 8, MOBIUS if kind == FOURIER else FOURIER))
 
@@ -167,7 +163,7 @@ def test_add(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_json_round_trip(kind):
     f = random_spectrum(3, kind=kind)
-    back = SparseSpectrum.from_json_dict(json.loads(json.dumps(f.to_json_dict())))
+    back = SparseSpectrum.from_dict(json.loads(json.dumps(f.to_dict())))
     assert back == f
 
 
@@ -202,7 +198,7 @@ def test_fourier_mobius_round_trip(seed):
     a = f.to_mobius()
     assert a.kind == MOBIUS
     assert a.to_fourier().allclose(f, atol=1e-10)
-    masks = all_masks(8)
+    masks = every_mask(8)
     np.testing.assert_allclose(a.evaluate(masks), f.evaluate(masks), atol=1e-10)
     g = random_spectrum(seed, kind=MOBIUS)
     assert g.to_fourier().to_mobius().allclose(g, atol=1e-10)
@@ -213,7 +209,7 @@ def test_fourier_mobius_round_trip(seed):
 def test_walsh_hadamard_of_value_table_is_the_spectrum(seed, kind):
     n = 8
     f = random_spectrum(seed, n=n, kind=kind)
-    transform = walsh_hadamard(f.evaluate(all_masks(n)))
+    transform = walsh_hadamard(f.evaluate(every_mask(n)))
     expected = np.zeros(2**n)
     for subset, coef in f.to_fourier():
         expected[subset_bits(subset)] = coef
@@ -224,7 +220,7 @@ def test_walsh_hadamard_of_value_table_is_the_spectrum(seed, kind):
 def test_mobius_is_the_inclusion_exclusion_of_the_value_table(seed):
     n = 7
     f = random_spectrum(seed, n=n, max_order=5)
-    table = f.evaluate(all_masks(n))
+    table = f.evaluate(every_mask(n))
     a = f.to_mobius()
     for s in range(n + 1):
         for subset in combinations(range(n), s):
@@ -277,3 +273,27 @@ def test_prefix_choice_does_not_keep_noise_columns():
     assert sum(size == 5 for size in chosen) >= 18
     assert sum(size == 5 for size in chosen) > sum(size == 5 for size in minimum)
     assert min(chosen) == 5  # never fewer than the true columns
+
+
+def test_one_meaning_per_method_name():
+    from spexlearn import Interactions
+
+    f = SparseSpectrum([(0,), (1, 2), ()], [-3.0, 2.0, 0.1], n_components=3)
+    # terms(): the mapping, on spectra and on interactions alike.
+    assert f.terms() == {(): 0.1, (0,): -3.0, (1, 2): 2.0}
+    inter = Interactions.from_members(f.members, f.coef, component_names=["a", "b", "c"])
+    assert inter.terms() == f.terms()
+    # to_dict / from_dict: plain types and an exact copy, on both.
+    assert SparseSpectrum.from_dict(f.to_dict()) == f
+    assert Interactions.from_dict(inter.to_dict()) == inter
+    old = {**f.to_dict()}
+    old["coefs"] = old.pop("coef")  # files written before the rename still read
+    assert SparseSpectrum.from_dict(old) == f
+    assert SparseSpectrum.from_terms(f.terms(), 3) == f
+    with pytest.raises(TypeError, match="from_terms"):
+        SparseSpectrum.from_dict(f.terms(), 3)
+    # largest(k) keeps canonical order; top(k) was renamed, and says so.
+    assert f.largest(2).subsets == [(0,), (1, 2)]
+    assert inter.top(2).subsets == [(0,), (1, 2)] and inter.top(1).subsets == [(0,)]
+    with pytest.raises(AttributeError, match=r"now largest\(k\)"):
+        f.top(2)
