@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .segment import Segmentation
+
 __all__ = ["write_report"]
 
 _STYLE = """
@@ -176,16 +178,14 @@ def _header(explainer, value_function, title, faithfulness, holdout) -> str:
         facts.append(f"R² {faithfulness:.3f} measured on {on}")
     lines = [f"<h1>{html.escape(title or 'What drives the output')}</h1>",
              f'<p class="meta" id="facts">{html.escape(" · ".join(facts))}</p>']
-    if value_function is not None and hasattr(value_function, "target_text_"):
-        target = value_function.target_text_
-        if isinstance(target, tuple):
-            target = f"log p({target[0]!r}) − log p({target[1]!r})"
-        else:
-            target = f"log p({target!r})"
-        model = getattr(getattr(value_function, "lm", None), "name", "")
-        lines.append(f'<p class="meta">Model: {html.escape(str(model))}<br>'
-                     f"Value: {html.escape(target)}<br>Prompt: "
-                     f"{html.escape(value_function.template)}</p>")
+    # The value function's description (see Ablation.describe), where it gives one.
+    described = getattr(value_function, "describe", None)
+    about = described() if callable(described) else {}
+    shown = [(label, about[key]) for key, label in
+             (("model", "Model"), ("value", "Value"), ("prompt", "Prompt")) if key in about]
+    if shown:
+        lines.append('<p class="meta">' + "<br>".join(
+            f"{label}: {html.escape(str(text))}" for label, text in shown) + "</p>")
     return "\n".join(lines)
 
 
@@ -229,13 +229,14 @@ def _legend_html(effect: np.ndarray) -> str:
 
 def _components_html(value_function, names, effect: np.ndarray) -> str:
     scale = float(np.abs(effect).max()) if len(effect) else 0.0
-    segments = getattr(value_function, "segments", None)
-    text = getattr(value_function, "text", None)
-    if segments is None or text is None or len(segments) != len(names):
+    # The input with each component in place, where the value function has a
+    # Segmentation (see Ablation.segmentation); else one chip per component.
+    segmentation = getattr(value_function, "segmentation", None)
+    if not isinstance(segmentation, Segmentation) or len(segmentation) != len(names):
         chips = " ".join(_span(i, name, effect[i], scale) for i, name in enumerate(names))
         return f'<div class="text chips" id="text">{chips}</div>'
-    parts, cursor = [], 0
-    for i, part in enumerate(segments):
+    text, parts, cursor = segmentation.source, [], 0
+    for i, part in enumerate(segmentation.segments):
         parts.append(html.escape(text[cursor : part.start]))
         parts.append(_span(i, text[part.start : part.end], effect[i], scale))
         cursor = part.end

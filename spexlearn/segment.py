@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["UNITS", "Segment", "rebuild", "segment"]
+__all__ = ["UNITS", "Segment", "Segmentation", "rebuild", "segment", "unique_names"]
 
 UNITS = ("word", "sentence", "paragraph")
 
@@ -32,6 +32,59 @@ class Segment:
     text: str
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """An input split into components, each with its span: what a value function over
+    the parts of one input tells the report and the plots, so that they show the input
+    itself with each component in place.
+
+    Parameters
+    ----------
+    source : str
+        The input the spans index into.
+    segments : tuple of Segment
+        One per component, in component order.
+
+    Examples
+    --------
+    >>> parts = Segmentation.of("not bad, not bad", "word")
+    >>> parts.names
+    ['not', 'bad,', 'not#2', 'bad']
+    >>> parts.rebuild([1, 0, 1, 1])
+    'not not bad'
+    """
+
+    source: str
+    segments: tuple[Segment, ...]
+
+    @classmethod
+    def of(cls, text: str, unit: str = "word") -> Segmentation:
+        """``text`` split by :func:`segment`."""
+        return cls(text, tuple(segment(text, unit)))
+
+    @property
+    def names(self) -> list[str]:
+        """The components' texts, a repeated one numbered from its second occurrence."""
+        return unique_names([part.text for part in self.segments])
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def rebuild(self, mask, *, placeholder: str | None = None) -> str:
+        """The source with the ablated components removed or replaced (see :func:`rebuild`)."""
+        return rebuild(self.source, list(self.segments), mask, placeholder=placeholder)
+
+
+def unique_names(texts: list[str]) -> list[str]:
+    """``texts`` with each repeat numbered: ``['the', 'cat', 'the#2']``."""
+    seen: dict[str, int] = {}
+    names = []
+    for text in texts:
+        seen[text] = seen.get(text, 0) + 1
+        names.append(text if seen[text] == 1 else f"{text}#{seen[text]}")
+    return names
 
 
 def segment(text: str, unit: str = "word") -> list[Segment]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from .._renamed import refuses_renamed
 from ..lm import model_key
-from ..segment import UNITS, rebuild, segment
+from ..segment import UNITS, Segmentation
 from ._base import Ablation
 
 __all__ = ["RecordMismatchError", "TextAblation"]
@@ -53,6 +51,8 @@ class TextAblation(Ablation):
     ----------
     component_names : list of str
         The components' texts (a repeated one gets ``#2``, ``#3``, ...).
+    segmentation : Segmentation
+        The text and each component's span in it (what the report shades).
     segments : list of Segment
         The components with their character spans in ``text``.
     target_text_ : str or tuple of str
@@ -96,8 +96,9 @@ class TextAblation(Ablation):
         self.template = template
         self.masking = masking
         self.placeholder = placeholder
-        self.segments = segment(text, unit)
-        self.component_names = _unique_names([part.text for part in self.segments])
+        self.segmentation = Segmentation.of(text, unit)
+        self.segments = list(self.segmentation.segments)
+        self.component_names = self.segmentation.names
         self._deferred: dict | None = None
 
     def _check_prompts(self, max_new_tokens) -> None:
@@ -179,8 +180,15 @@ class TextAblation(Ablation):
     def prompt(self, mask) -> str:
         """The user message for one mask (1 = component kept)."""
         placeholder = self.placeholder if self.masking == "token" else None
-        text = rebuild(self.text, self.segments, mask, placeholder=placeholder)
+        text = self.segmentation.rebuild(mask, placeholder=placeholder)
         return self.template.replace("{text}", text)
+
+    def describe(self) -> dict[str, str]:
+        """The value in words, for reports: the model, the value and the prompt."""
+        target = self.target_text_
+        value = (f"log p({target[0]!r}) − log p({target[1]!r})" if isinstance(target, tuple)
+                 else f"log p({target!r})")
+        return {"model": str(self.lm.name), "value": value, "prompt": self.template}
 
     def _prompt_ids(self, mask) -> list[int]:
         return self.lm.prompt_ids(self.prompt(mask))
@@ -273,12 +281,3 @@ def _check_settings(unit: str, template: str, masking: str) -> None:
         )
     if masking not in MASKINGS:
         raise ValueError(f"masking={masking!r} is unknown; choose one of {MASKINGS}.")
-
-
-def _unique_names(texts: list[str]) -> list[str]:
-    seen: Counter = Counter()
-    names = []
-    for text in texts:
-        seen[text] += 1
-        names.append(text if seen[text] == 1 else f"{text}#{seen[text]}")
-    return names

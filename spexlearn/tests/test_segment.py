@@ -69,3 +69,13 @@ def test_bad_unit_and_type():
     with pytest.raises(TypeError, match="must be a str"):
         segment(["a", "b"])
     assert Segment("a", 0, 1).end == 1
+
+
+def test_segmentation_names_spans_and_rebuilds():
+    from spexlearn.segment import Segmentation
+
+    parts = Segmentation.of("the cat saw the dog", "word")
+    assert parts.names == ["the", "cat", "saw", "the#2", "dog"] and len(parts) == 5
+    assert [parts.source[s.start:s.end] for s in parts.segments] == parts.source.split()
+    assert parts.rebuild([1, 0, 1, 1, 1]) == "the saw the dog"
+    assert parts.rebuild([0, 1, 1, 1, 1], placeholder="_") == "_ cat saw the dog"
