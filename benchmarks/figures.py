@@ -16,8 +16,8 @@ matplotlib.use("Agg")
 import numpy as np
 
 from spexlearn import ProxySPEXExplainer, SPEXExplainer
-from spexlearn._base import draw_paired_masks, draw_uniform_masks
 from spexlearn.datasets import make_sparse_function
+from spexlearn.masks import draw_paired_masks, draw_uniform_masks
 from spexlearn.plot import faithfulness_curve, plot_faithfulness
 
 BUDGETS = [250, 500, 1000, 2000]

@@ -260,7 +260,8 @@ def _r2(truth, prediction) -> float:
 
 def exact_reference(task: Task):
     """All 2^n masks, their values, and the sorted energies of the exact spectrum."""
-    from spexlearn.spectral._peeling import every_mask, exhaustive_spectrum
+    from spexlearn.masks import every_mask
+    from spexlearn.spectral._peeling import exhaustive_spectrum
 
     every = every_mask(task.n)
     values = np.asarray(task.value(every), float)
@@ -499,7 +500,7 @@ def main(argv=None) -> None:
                 lm = load_default_lm()
             task = real_task(name, lm)
         task.value = Timed(task.value)
-        from spexlearn._base import draw_uniform_masks
+        from spexlearn.masks import draw_uniform_masks
 
         X_test = draw_uniform_masks(task.n, min(args.test, 2**task.n),
                                     np.random.RandomState(10_000 + args.seed))

@@ -23,6 +23,12 @@ _EXPORTS = {
     "SPEXExplainer": "._spex",
     "SparseSpectrum": ".spectral",
 }
+# The public submodules load on first attribute access too: ``spexlearn.masks`` works
+# after a bare ``import spexlearn``, as ``import spexlearn.masks`` always did.
+_SUBMODULES = (
+    "ablation", "datasets", "interactions", "lm", "masks", "metrics", "plot", "report",
+    "segment", "spectral",
+)
 
 __all__ = [
     "BaseExplainer",
@@ -45,6 +51,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # the import binds the name
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
@@ -53,4 +61,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})

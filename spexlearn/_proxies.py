@@ -19,9 +19,9 @@ from math import comb
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .masks import MAX_ENUMERATED_N
 from .spectral._design import design_size, make_design
 from .spectral._peeling import (
-    MAX_ENUMERATED_N,
     bin_transforms,
     every_mask,
     exhaustive_spectrum,

@@ -17,6 +17,7 @@ from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import (
     fit_default_lightgbm,
 )
+from .masks import MAX_ENUMERATED_N
 from .spectral import SparseSpectrum
 from .spectral._design import (
     MIN_BITS,
@@ -27,7 +28,6 @@ from .spectral._design import (
     split_design,
 )
 from .spectral._peeling import (
-    MAX_ENUMERATED_N,
     bin_transforms,
     every_mask,
     is_every_mask,

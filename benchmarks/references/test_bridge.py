@@ -11,7 +11,6 @@ runs only with ``SPEXLEARN_SLOW_REFERENCES=1``.
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from pathlib import Path
@@ -67,12 +66,10 @@ def _function(name: str, n: int = N):
     return SparseSpectrum(list(terms), list(terms.values()), n, kind=kind)
 
 
-def _all_masks(n: int) -> np.ndarray:
-    return np.array(list(itertools.product([0, 1], repeat=n)), dtype=np.uint8)
-
-
 def _r2(spectrum, truth, n: int) -> float:
-    X = _all_masks(n)
+    from spexlearn.masks import every_mask
+
+    X = every_mask(n)
     y = truth.evaluate(X)
     return 1.0 - float(((y - spectrum.evaluate(X)) ** 2).sum() / ((y - y.mean()) ** 2).sum())
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import inspect
 import json
 import os
+import reprlib
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,11 +22,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._base import row_keys
+from ..masks import check_masks, row_keys
 
 __all__ = ["Ablation", "MaskCache", "ValueFunctionError"]
 
 BACKENDS = ("local", "ray")
+# The settings every ablation takes (besides ``cache``): a repr names them only where set
+# to something else than the constructor's default.
+_SHARED_SETTINGS = ("batch_size", "progress", "backend", "n_workers", "repeats")
 _CACHE_FORMAT = 2
 
 
@@ -33,7 +38,12 @@ class Ablation:
 
     Subclasses set ``component_names`` and implement ``_evaluate(masks)`` for a batch of
     distinct masks, and ``_fingerprint()``: the settings that determine the values (a
-    cache file written under other settings is refused).
+    cache file written under other settings is refused). What reports and plots read
+    of a value function is declared here: ``segmentation`` (a
+    :class:`~spexlearn.segment.Segmentation` where the components are spans of one input,
+    else None) and ``describe()`` (the value in words). ``repr`` names the class, the
+    number of components, the key settings (``_repr_settings()``, which a subclass may
+    override), the cache, and any shared setting away from its default.
 
     Parameters
     ----------
@@ -85,9 +95,53 @@ class Ablation:
     def n_components(self) -> int:
         return len(self.component_names)
 
+    # Where the components are spans of one input (text): its Segmentation.
+    segmentation = None
+
+    def describe(self) -> dict[str, str]:
+        """The value in words, for reports: any of ``"model"``, ``"value"`` and
+        ``"prompt"`` that the value function can name (none by default)."""
+        return {}
+
     def __sklearn_clone__(self):
         # Cloning an explainer must not copy (or reload) a model.
         return self
+
+    def __repr__(self) -> str:
+        """The class, ``n_components``, the key settings (:meth:`_repr_settings`), the
+        cache, and the shared settings that differ from their defaults."""
+        settings: dict[str, object] = {}
+        if hasattr(self, "component_names"):
+            settings["n_components"] = self.n_components
+        settings.update(self._repr_settings())
+        settings["cache"] = getattr(self, "cache", None)
+        defaults = _keyword_defaults(type(self))
+        for name in _SHARED_SETTINGS:
+            value = getattr(self, name, defaults.get(name))
+            if name in defaults and value != defaults[name]:
+                settings[name] = value
+        # A long setting is shortened, never the cache's path: it is where the values are.
+        shown = ", ".join(f"{name}={repr(value) if name == 'cache' else _short_repr(value)}"
+                          for name, value in settings.items())
+        return f"{type(self).__name__}({shown})"
+
+    def _repr_settings(self) -> dict[str, object]:
+        """The settings ``repr`` names after ``n_components`` (override to choose).
+
+        By default: the subclass's own keyword-only constructor parameters that are kept
+        as attributes of the same name and hold a plain value (a string, number or bool;
+        None is left out), in the constructor's order.
+        """
+        settings = {}
+        for name in _keyword_defaults(type(self)):
+            if name in _SHARED_SETTINGS or name == "cache":
+                continue
+            value = getattr(self, name, None)
+            if isinstance(value, np.generic):
+                value = value.item()
+            if isinstance(value, (str, int, float)):  # bool is an int
+                settings[name] = value
+        return settings
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -115,7 +169,7 @@ class Ablation:
 
     # ---------------------------------------------------------------- call
     def __call__(self, masks) -> np.ndarray:
-        masks = _as_masks(masks, self.n_components)
+        masks = check_masks(masks, self.n_components, allow_empty=True)
         keys = row_keys(masks)
         distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         self._sync_store()
@@ -273,6 +327,24 @@ class _BadValues(Exception):
         self.problem, self.batch, self.positions = problem, batch, positions
 
 
+def _keyword_defaults(cls) -> dict[str, object]:
+    """The keyword-only parameters of ``cls``'s constructor, with their defaults."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover (a constructor without a signature)
+        return {}
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
+def _short_repr(value) -> str:
+    """``repr(value)``, shortened with '...' beyond about 60 characters."""
+    return _SHORT.repr(value)
+
+
 def _some(rows: np.ndarray, limit: int = 10) -> str:
     shown = ", ".join(str(int(r)) for r in np.sort(rows)[:limit])
     return f"{shown}{', ...' if len(rows) > limit else ''} ({len(rows)} in all)"
@@ -296,19 +368,6 @@ def content_batches(order: np.ndarray, keys: np.ndarray, size: int) -> list[np.n
             batches.append(order[start:position])
             start = position
     return batches
-
-
-def _as_masks(masks, n: int) -> np.ndarray:
-    masks = np.asarray(masks)
-    if masks.ndim != 2 or masks.shape[1] != n:
-        raise ValueError(
-            f"masks must have shape (n_masks, {n}) for {n} components, got {masks.shape}."
-        )
-    if not np.isin(masks, (0, 1)).all():
-        raise ValueError("masks must hold 0 (ablated) or 1 (kept) only.")
-    # Row keys view each row's packed bytes: a DataFrame's or a Fortran-ordered array's
-    # column-major layout would break them.
-    return np.ascontiguousarray(masks, dtype=np.uint8)
 
 
 class MaskCache:

@@ -89,6 +89,9 @@ class DataAblation(Ablation):
         self.output = _resolve_output(full, output)
         self.target_class = _resolve_class(full, self.x_test, self.output, target_class)
 
+    def _repr_settings(self) -> dict[str, object]:
+        return {"estimator": self.estimator, **super()._repr_settings()}
+
     def _fingerprint(self) -> dict:
         # Only content, never object identities: the key must be the same in every
         # process for the same estimator and data, or no rerun could resume.

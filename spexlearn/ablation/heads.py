@@ -78,6 +78,14 @@ class HeadAblation(Ablation):
             )
         return targets
 
+    def _repr_settings(self) -> dict[str, object]:
+        return {"n_prompts": len(self.prompts), **super()._repr_settings()}
+
+    def describe(self) -> dict[str, str]:
+        """The value in words, for reports: the model and the mean log-probability."""
+        return {"model": str(self.lm.name),
+                "value": f"mean log p(target | prompt) over {len(self.prompts)} prompts"}
+
     def _fingerprint(self) -> dict:
         # The model's whole identity: system prompt, chat template, weights' content.
         return {"kind": "heads", "model": model_key(self.lm), "prompts": self.prompts,

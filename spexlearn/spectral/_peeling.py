@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..masks import every_mask
+from ..masks import MAX_ENUMERATED_N, every_mask
 from ._bch import decode_syndromes, parity_of_members
 from ._design import QueryDesign
 from ._sparse import SparseSpectrum
 
 __all__ = [
-    "MAX_ENUMERATED_N",
     "PeelingResult",
     "bin_transforms",
     "every_mask",
@@ -30,10 +29,6 @@ __all__ = [
     "walsh_hadamard",
 ]
 
-# Largest n whose 2^n masks are ever written out, for any purpose: an exact transform of
-# every mask, a black-box proxy read on every mask, masks drawn as integers (2^20 masks of
-# 20 components take 20 MB as uint8).
-MAX_ENUMERATED_N = 20
 
 # A singleton's term must explain all but this share of its bin's energy, beyond noise.
 _MAX_UNEXPLAINED = 0.1

@@ -4,10 +4,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsRegressor
 
 from spexlearn import ProxySPEXExplainer, SPEXExplainer
-from spexlearn._base import row_keys
 from spexlearn.ablation import Ablation, DataAblation, MaskCache
 from spexlearn.ablation._base import content_batches
 from spexlearn.datasets import make_sparse_function
+from spexlearn.masks import row_keys
 
 
 class Counting(Ablation):

@@ -221,18 +221,18 @@ def test_models_load_without_remote_code(tmp_path, monkeypatch):
 @pytest.mark.parametrize("draw", ["draw_uniform_masks", "draw_paired_masks"])
 def test_a_budget_near_every_mask_above_twenty_components_is_drawn_at_once(draw):
     # Rejection sampling would collect the last few of 2^21 masks for hours.
-    from spexlearn import _base
+    from spexlearn import masks as module
 
-    masks = getattr(_base, draw)(21, 2**21 - 2, np.random.RandomState(0))
+    masks = getattr(module, draw)(21, 2**21 - 2, np.random.RandomState(0))
     assert masks.shape == (2**21 - 2, 21)
-    assert len(np.unique(_base.row_keys(masks))) == 2**21 - 2
+    assert len(np.unique(module.row_keys(masks))) == 2**21 - 2
     assert masks[0].all() and not masks[1].any()
 
 
 def test_masks_in_fortran_order_or_a_dataframe_fit_like_c_ordered_ones():
     import pandas as pd
 
-    from spexlearn._base import row_keys
+    from spexlearn.masks import row_keys
 
     # Above 8 components a packed row takes two bytes: the layout matters.
     f = make_sparse_function(20, 5, 2, random_state=0)[0]

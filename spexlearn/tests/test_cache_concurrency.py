@@ -15,8 +15,8 @@ import time
 import numpy as np
 import pytest
 
-from spexlearn._base import row_keys
 from spexlearn.ablation import Ablation, MaskCache
+from spexlearn.masks import row_keys
 
 N_COMPONENTS = 12
 N_PROCESSES = 8

@@ -1,14 +1,13 @@
 """Property-based tests: random spectra, masks, names and index/order combinations thrown at
 the public API, checking invariants that must hold for every input."""
 
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spexlearn import Interactions, SparseSpectrum, SPEXExplainer
+from spexlearn.masks import every_mask
 from spexlearn.spectral import INDICES, interaction_values
 
 # Bounded and derandomized: CI explores the same examples on every run.
@@ -27,10 +26,6 @@ def spectra(draw, max_n: int = 8, max_terms: int = 12):
     return SparseSpectrum([sorted(s) for s in subsets], coefs, n, kind=kind)
 
 
-def _every_mask(n: int) -> np.ndarray:
-    return np.array(list(itertools.product([0, 1], repeat=n)), dtype=np.uint8)
-
-
 def _by_definition(spectrum: SparseSpectrum, masks: np.ndarray) -> np.ndarray:
     """The sum of the terms, written out: (-1)^|S ∩ kept| or prod_{i in S} x_i."""
     out = np.zeros(len(masks))
@@ -46,7 +41,7 @@ def _by_definition(spectrum: SparseSpectrum, masks: np.ndarray) -> np.ndarray:
 @SETTINGS
 @given(spectra())
 def test_evaluate_is_the_sum_of_the_terms(spectrum):
-    masks = _every_mask(spectrum.n_components)
+    masks = every_mask(spectrum.n_components)
     np.testing.assert_allclose(spectrum.evaluate(masks), _by_definition(spectrum, masks),
                                atol=1e-9 * (1 + np.abs(spectrum.coef).sum()))
 
@@ -58,7 +53,7 @@ def test_fourier_mobius_round_trip(spectrum):
     back = other.to_fourier() if spectrum.kind == "fourier" else other.to_mobius()
     scale = 1 + np.abs(spectrum.coef).sum()
     assert back.prune(1e-9 * scale).allclose(spectrum.prune(1e-9 * scale), atol=1e-9 * scale)
-    masks = _every_mask(spectrum.n_components)
+    masks = every_mask(spectrum.n_components)
     np.testing.assert_allclose(other.evaluate(masks), spectrum.evaluate(masks),
                                atol=1e-9 * scale)
 
@@ -114,7 +109,7 @@ def test_interactions_with_any_names_round_trip_through_json(component_names, da
 def test_spex_on_every_mask_recovers_any_spectrum_exactly(spectrum):
     fourier = spectrum.to_fourier() if spectrum.kind == "mobius" else spectrum
     n = fourier.n_components
-    masks = _every_mask(n)
+    masks = every_mask(n)
     values = fourier.evaluate(masks)
     if np.ptp(values) < 1e-9:
         return  # a constant function has nothing to explain (refused by design)

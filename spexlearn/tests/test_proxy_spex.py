@@ -8,11 +8,10 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.tree import DecisionTreeRegressor
 
 from spexlearn import Interactions, ProxySPEXExplainer, SparseSpectrum, SPEXExplainer
-from spexlearn._base import draw_uniform_masks
 from spexlearn.datasets import make_sparse_function
+from spexlearn.masks import draw_uniform_masks, every_mask
 from spexlearn.metrics import faithfulness, top_k_overlap
 from spexlearn.spectral import INDICES
-from spexlearn.spectral._peeling import every_mask
 
 
 def held_out(n, m=1000, seed=123):
@@ -159,7 +158,7 @@ def test_verbose_reports_the_stages(capsys):
 
 
 def test_paired_sampling_draws_distinct_complementary_pairs():
-    from spexlearn._base import draw_paired_masks, row_keys
+    from spexlearn.masks import draw_paired_masks, row_keys
 
     for n, count in [(6, 64), (6, 33), (40, 501)]:
         masks = draw_paired_masks(n, count, np.random.RandomState(0))

@@ -74,7 +74,8 @@ def _browser():
 
 def test_report_in_a_real_browser(explained, tmp_path):
     pytest.importorskip("matplotlib")
-    from selenium.webdriver.common.by import By
+    # Skipped, not an ImportError, where selenium is not installed.
+    By = pytest.importorskip("selenium.webdriver.common.by").By
 
     value, explainer = explained
     path = write_report(tmp_path / "r.html", explainer, value, index="mobius")

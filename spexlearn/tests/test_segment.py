@@ -79,3 +79,18 @@ def test_segmentation_names_spans_and_rebuilds():
     assert [parts.source[s.start:s.end] for s in parts.segments] == parts.source.split()
     assert parts.rebuild([1, 0, 1, 1, 1]) == "the saw the dog"
     assert parts.rebuild([0, 1, 1, 1, 1], placeholder="_") == "_ cat saw the dog"
+
+
+def test_value_functions_declare_what_reports_read():
+    from spexlearn.ablation import DataAblation, TextAblation
+    from spexlearn.segment import Segmentation
+    from spexlearn.tests._fake_lm import WordLM
+
+    text = TextAblation(WordLM(), "not bad at all", target=("positive", "negative"),
+                        template="{text}?", progress=False)
+    assert isinstance(text.segmentation, Segmentation)
+    assert text.segmentation.names == text.component_names
+    assert text.describe() == {"model": "word-lm", "value": "log p('positive') − log p('negative')",
+                               "prompt": "{text}?"}
+    # A value function with no input to show says so, and describes nothing by default.
+    assert DataAblation.segmentation is None

@@ -9,8 +9,8 @@ from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from spexlearn import ProxySPEXExplainer, SPEXExplainer
-from spexlearn._base import draw_uniform_masks
 from spexlearn.datasets import make_sparse_function
+from spexlearn.masks import draw_uniform_masks
 
 # The common checks that feed arbitrary real features (make_blobs and the like): an
 # explainer refuses values outside [0, 1], since a mask entry is a keep-probability and

@@ -9,7 +9,7 @@ import pytest
 from spexlearn import LowFaithfulnessWarning, ProxySPEXExplainer, SPEXExplainer
 from spexlearn._stages import choose_rung, fold_splits
 from spexlearn.datasets import make_sparse_function, make_unanimity_function
-from spexlearn.spectral._peeling import every_mask
+from spexlearn.masks import every_mask
 
 
 def _fresh(n, seed=123, m=1000):

@@ -1,0 +1,23 @@
+"""Fixtures shared by the tests of spexlearn/tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spexlearn.masks import every_mask
+
+
+@pytest.fixture
+def all_masks():
+    """``all_masks(n, dtype=float64)``: every one of the 2^n masks of n components.
+
+    Row ``i`` holds the bits of the integer ``i`` (component ``j`` is bit ``j``), as in
+    :func:`spexlearn.masks.every_mask`; float64 by default, what a regressor is fitted on.
+    (Hypothesis tests, which take no function-scoped fixtures, call ``every_mask``.)
+    """
+
+    def all_masks(n: int, dtype=np.float64) -> np.ndarray:
+        return every_mask(n).astype(dtype)
+
+    return all_masks
