@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests of spexlearn/tests."""
+"""Fixtures shared by every test of the package (each package's tests sit beside it)."""
 
 from __future__ import annotations
 
