@@ -21,3 +21,15 @@ def all_masks():
         return every_mask(n).astype(dtype)
 
     return all_masks
+
+
+@pytest.fixture
+def every_value():
+    """``every_value(spectrum)``: every mask of its components and the spectrum's value
+    on each (ground truth for small n)."""
+
+    def every_value(spectrum) -> tuple[np.ndarray, np.ndarray]:
+        X = every_mask(spectrum.n_components)
+        return X, spectrum.evaluate(X)
+
+    return every_value

@@ -126,12 +126,9 @@ def draw_paired_masks(
 
     Parameters
     ----------
-    n : int
-        Number of components.
-    count : int
-        Number of masks, at most ``2^n``.
-    random_state : int, RandomState instance or None, default=None
-        The draw; the same ``RandomState`` (in the same state) gives the same masks.
+    n, count, random_state
+        As in :func:`draw_uniform_masks`: components, masks (at most ``2^n``) and the
+        draw.
 
     Returns
     -------

@@ -56,3 +56,17 @@ def use_word_lm(monkeypatch) -> WordLM:
     model = WordLM()
     monkeypatch.setattr(_cli, "_load_model", lambda path, device: model)
     return model
+
+
+def tiny_llama():
+    """A random Llama of 2 layers x 2 heads (seed 0), for head ablation without a model
+    file; skips the test where torch or transformers is missing."""
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
+                                      num_hidden_layers=2, num_attention_heads=2,
+                                      num_key_value_heads=2, max_position_embeddings=64)
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(config).eval()

@@ -512,15 +512,11 @@ def test_text_cache_key_covers_new_weights_at_the_same_path(tmp_path):
 
 
 def test_head_cache_key_covers_the_weights_in_memory_and_the_system_prompt():
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
     from spexlearn.ablation import HeadAblation
+    from spexlearn.tests._fake_lm import tiny_llama
 
-    config = transformers.LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
-                                      num_hidden_layers=2, num_attention_heads=2,
-                                      num_key_value_heads=2, max_position_embeddings=64)
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config).eval()
+    model = tiny_llama()
+    torch = pytest.importorskip("torch")
 
     def key(**settings):
         lm = _chat_lm(**settings)

@@ -1,7 +1,6 @@
 """Value functions say what they are: the ablations' and the synthetic functions' repr."""
 
 import numpy as np
-import pytest
 from sklearn.linear_model import Ridge
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -49,16 +48,11 @@ def test_data_ablation_names_its_estimator_and_output():
 
 
 def test_head_ablation_names_its_prompts():
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
     from spexlearn.ablation import HeadAblation
+    from spexlearn.tests._fake_lm import tiny_llama
 
-    config = transformers.LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
-                                      num_hidden_layers=2, num_attention_heads=2,
-                                      num_key_value_heads=2, max_position_embeddings=64)
-    torch.manual_seed(0)
     lm = WordLM()
-    lm.model = transformers.LlamaForCausalLM(config).eval()
+    lm.model = tiny_llama()
     value = HeadAblation(lm, ["the capital of france", "the capital of italy"],
                          ["paris", "rome"], progress=False)
     assert repr(value) == "HeadAblation(n_components=4, n_prompts=2, cache=None, progress=False)"

@@ -30,11 +30,10 @@ TRUTH = SparseSpectrum.from_terms({
 EXACT = 1e-12
 
 
-@pytest.fixture(scope="module")
-def cube():
+@pytest.fixture
+def cube(every_value):
     """Every mask of N components, and the true values."""
-    X = every_mask(N)
-    return X, TRUTH.evaluate(X)
+    return every_value(TRUTH)
 
 
 def test_signs_are_minus_one_to_the_mask():

@@ -5,7 +5,7 @@ ground truth: a function with a known sparse spectrum, queried on every one of i
 import numpy as np
 import pytest
 
-from spexlearn.masks import draw_uniform_masks, every_mask
+from spexlearn.masks import draw_uniform_masks
 from spexlearn.spectral import SparseSpectrum, _support
 from spexlearn.spectral._support import grow_support, keep_best_prefix, max_terms, refit
 
@@ -17,10 +17,10 @@ TRUTH = SparseSpectrum.from_terms({
 EXACT = 1e-9
 
 
-@pytest.fixture(scope="module")
-def cube():
-    X = every_mask(N)
-    return X, TRUTH.evaluate(X)
+@pytest.fixture
+def cube(every_value):
+    """Every mask of N components, and the true values."""
+    return every_value(TRUTH)
 
 
 def _nonzero(spectrum: SparseSpectrum) -> SparseSpectrum:
