@@ -64,6 +64,46 @@ class LowFaithfulnessWarning(UserWarning):
     """
 
 
+# Docstring parts every spectral explainer shares, written once (``with_shared_docs``).
+_SHARED_DOCS = {
+    "[[components]]": """components : int, list of str or None, default=None
+    The number of components or their names. None: taken from the value function
+    (``component_names`` / ``n_components``) or from the masks.""",
+    "[[verbose]]": """verbose : int, default=0
+    Above 0, report each stage of the fit on stderr.""",
+    "[[surrogate attributes]]": """spectrum_ : SparseSpectrum
+    The refitted sparse Fourier spectrum (the surrogate).
+interactions_ : Interactions
+    ``spectrum_`` in the requested ``index``.""",
+    "[[query attributes]]": """n_queries_ : int
+    Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
+query_seconds_ : float
+    Time spent inside the value function.
+residual_std_ : float
+    The residual standard deviation of the surrogate on the fitted samples, corrected
+    for the number of terms: the noise of the values plus whatever the surrogate
+    misses, so it bounds the noise from above. (An ablation's ``noise_std_`` is the
+    spread of repeated queries of one mask.)
+component_names_ : list of str
+n_features_in_ : int""",
+}
+
+
+def with_shared_docs(cls):
+    """Fill the ``[[...]]`` markers of a class docstring with the shared parts, indented
+    as the marker is: one text for what the explainers document alike."""
+    lines = []
+    for line in cls.__doc__.splitlines():
+        marker = line.strip()
+        if marker in _SHARED_DOCS:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.extend(indent + part for part in _SHARED_DOCS[marker].splitlines())
+        else:
+            lines.append(line)
+    cls.__doc__ = "\n".join(lines)
+    return cls
+
+
 class FittedProxy(NamedTuple):
     """A proxy fitted on masks: the model, its spectrum, and the default proxy's search
     (None for a proxy given by the user), which the folds reuse."""

@@ -9,7 +9,14 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._base import BaseExplainer, FittedProxy, SpectrumFit, draw_paired_masks, draw_uniform_masks
+from ._base import (
+    BaseExplainer,
+    FittedProxy,
+    SpectrumFit,
+    draw_paired_masks,
+    draw_uniform_masks,
+    with_shared_docs,
+)
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
 from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import MAX_PROXY_CANDIDATES, fit_default_lightgbm
@@ -20,6 +27,7 @@ __all__ = ["ProxySPEXExplainer"]
 SAMPLINGS = ("paired", "uniform")
 
 
+@with_shared_docs
 class ProxySPEXExplainer(BaseExplainer):
     """Explain a value function by the exact spectrum of a fitted proxy regressor.
 
@@ -34,9 +42,7 @@ class ProxySPEXExplainer(BaseExplainer):
     value_function : callable or None, default=None
         ``masks (m, n) uint8 -> values (m,)``: the model output when only the components
         with mask 1 are kept. Not needed when values are passed to ``fit(X, y)``.
-    components : int, list of str or None, default=None
-        The number of components or their names. None: taken from the value function
-        (``component_names`` / ``n_components``) or from the masks.
+    [[components]]
     proxy : regressor or None, default=None
         Any scikit-learn regressor (cloned, never fitted in place). Tree ensembles
         (LightGBM, XGBoost, scikit-learn trees, forests and boosting) are read exactly;
@@ -82,15 +88,11 @@ class ProxySPEXExplainer(BaseExplainer):
     random_state : int, RandomState instance or None, default=None
     n_threads : int or None, default=None
         Threads for the default LightGBM proxy and for BLAS (None: 1).
-    verbose : int, default=0
-        Above 0, report each stage of the fit on stderr.
+    [[verbose]]
 
     Attributes
     ----------
-    spectrum_ : SparseSpectrum
-        The refitted sparse Fourier spectrum (the surrogate).
-    interactions_ : Interactions
-        ``spectrum_`` in the requested ``index``.
+    [[surrogate attributes]]
     proxy_ : regressor
         The fitted proxy (on the values in units of a power of two where they exceed
         1e100 in magnitude).
@@ -115,17 +117,7 @@ class ProxySPEXExplainer(BaseExplainer):
         Weight of each rung in ``spectrum_`` (one rung: weight 1).
     blend_weight_ : float
         Weight of the sparse rung in ``spectrum_`` (1: the sparse surrogate alone).
-    n_queries_ : int
-        Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
-    query_seconds_ : float
-        Time spent inside the value function.
-    residual_std_ : float
-        The residual standard deviation of the surrogate on the fitted samples, corrected
-        for the number of terms: the noise of the values plus whatever the surrogate
-        misses, so it bounds the noise from above. (An ablation's ``noise_std_`` is the
-        spread of repeated queries of one mask.)
-    component_names_ : list of str
-    n_features_in_ : int
+    [[query attributes]]
 
     Examples
     --------

@@ -11,7 +11,15 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseExplainer, FittedProxy, SpectrumFit, draw_paired_masks, names_from, row_keys
+from ._base import (
+    BaseExplainer,
+    FittedProxy,
+    SpectrumFit,
+    draw_paired_masks,
+    names_from,
+    row_keys,
+    with_shared_docs,
+)
 from ._proxies import tree_model_spectrum
 from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import (
@@ -56,6 +64,7 @@ _DECODED_EXACTLY = 0.9999
 _MIN_FRESH_ROWS = 20
 
 
+@with_shared_docs
 class SPEXExplainer(BaseExplainer):
     """Explain a value function by a sparse Fourier transform of designed ablations.
 
@@ -74,9 +83,7 @@ class SPEXExplainer(BaseExplainer):
     value_function : callable or None, default=None
         ``masks (m, n) uint8 -> values (m,)``. Not needed when values are passed to
         ``fit(X, y)``.
-    components : int, list of str or None, default=None
-        The number of components or their names. None: taken from the value function
-        (``component_names`` / ``n_components``) or from the masks.
+    [[components]]
     budget : int or "auto", default="auto"
         Queries to spend: the design with the most bins that leaves at least 2 % of the
         budget (20 masks at least) for fresh uniformly random masks, which take the rest.
@@ -100,15 +107,11 @@ class SPEXExplainer(BaseExplainer):
         ``fit`` agree.
     n_threads : int or None, default=None
         BLAS threads for the refit (None: 1).
-    verbose : int, default=0
-        Above 0, report each stage of the fit on stderr.
+    [[verbose]]
 
     Attributes
     ----------
-    spectrum_ : SparseSpectrum
-        The refitted sparse Fourier spectrum (the surrogate).
-    interactions_ : Interactions
-        ``spectrum_`` in the requested ``index``.
+    [[surrogate attributes]]
     design_ : QueryDesign or None
         The design that was decoded; None when the fit enumerated every mask or, for
         masks that are no design, regressed on screened terms.
@@ -139,17 +142,7 @@ class SPEXExplainer(BaseExplainer):
     proxy_ : regressor or None
         The LightGBM proxy fitted on every sample (None when the decoded terms sufficed
         or every mask was queried).
-    n_queries_ : int
-        Number of distinct masks queried (or of the samples passed to ``fit(X, y)``).
-    query_seconds_ : float
-        Time spent inside the value function.
-    residual_std_ : float
-        The residual standard deviation of the surrogate on the fitted samples, corrected
-        for the number of terms: the noise of the values plus whatever the surrogate
-        misses, so it bounds the noise from above. (An ablation's ``noise_std_`` is the
-        spread of repeated queries of one mask.)
-    component_names_ : list of str
-    n_features_in_ : int
+    [[query attributes]]
 
     Examples
     --------

@@ -354,10 +354,12 @@ def plot_faithfulness(curves: Mapping[str, Mapping], *, ax=None):
     curves : mapping of label -> {"budgets": [...], "r2": [...]}
         E.g. the results of :func:`faithfulness_curve`.
     ax : matplotlib Axes or None
+        Where to draw; None: a new figure.
 
     Returns
     -------
     ax : matplotlib Axes
+        The curves, one line per label.
 
     Examples
     --------
