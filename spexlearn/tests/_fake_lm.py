@@ -24,6 +24,11 @@ class WordLM:
     def generate(self, user_text, max_new_tokens=48):
         return "positive", self.encode("positive")
 
+    def head_layout(self):  # for a test that gives it a transformers model
+        from spexlearn.lm import head_layout
+
+        return head_layout(self.model)
+
     def check_length(self, n_tokens):
         if n_tokens > self.context_length:
             raise ValueError("too long")

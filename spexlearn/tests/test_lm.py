@@ -250,3 +250,28 @@ def test_the_dequantized_copy_loads_the_same_model_and_a_damaged_one_is_rebuilt(
     with monkeypatch.context() as patched:  # and the rebuilt copy is whole again
         patched.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_gguf)
         np.testing.assert_array_equal(load_default_lm().logprobs(prompts, targets), expected)
+
+
+def test_scaled_heads_switch_heads_only_inside_the_block():
+    torch = pytest.importorskip("torch")
+    from spexlearn.lm import head_layout, scaled_heads
+    from spexlearn.tests._fake_lm import tiny_llama
+
+    model = tiny_llama()
+    assert head_layout(model) == (2, 2)
+    ids = torch.tensor([[1, 5, 7, 3], [2, 2, 9, 4]])
+
+    def logits():
+        with torch.inference_mode():
+            return model(ids).logits.numpy()
+
+    plain = logits()
+    with scaled_heads(model, np.ones((2, 2, 2))):
+        np.testing.assert_allclose(logits(), plain, rtol=0, atol=1e-6)
+    off = np.ones((2, 2, 2))
+    off[1, 0, 1] = 0.0  # row 1 loses layer 0's head 1; row 0 keeps every head
+    with scaled_heads(model, off):
+        switched = logits()
+    np.testing.assert_allclose(switched[0], plain[0], rtol=0, atol=1e-6)
+    assert np.abs(switched[1] - plain[1]).max() > 1e-4
+    np.testing.assert_array_equal(logits(), plain)  # the hooks are gone after the block
