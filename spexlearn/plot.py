@@ -52,10 +52,12 @@ def plot_bar(interactions: Interactions, k: int = 10, *, order: int | None = Non
     order : int or None, default=None
         Only interactions of exactly this order.
     ax : matplotlib Axes or None
+        Where to draw; None: a new figure.
 
     Returns
     -------
     ax : matplotlib Axes
+        One bar per interaction, strongest on top.
 
     Examples
     --------
@@ -103,6 +105,7 @@ def plot_network(interactions: Interactions, k: int = 20, *, ax=None, seed: int 
     Returns
     -------
     ax : matplotlib Axes
+        The components on a ring, linked by their interactions.
 
     Examples
     --------
