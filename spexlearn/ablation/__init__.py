@@ -8,7 +8,9 @@ masks (in memory, and on disk with ``cache=path``), a progress bar and a Ray bac
 from ._base import Ablation, MaskCache, ValueFunctionError
 from .data import DataAblation
 from .heads import HeadAblation
+from .tabular import TabularAblation
 from .text import RecordMismatchError, TextAblation
 
 __all__ = ["Ablation", "DataAblation", "HeadAblation", "MaskCache", "RecordMismatchError",
+           "TabularAblation",
            "TextAblation", "ValueFunctionError"]

@@ -13,7 +13,8 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 
 from ._base import Ablation
 
-__all__ = ["DataAblation"]
+__all__ = ["DataAblation", "canonical", "content_digest", "model_output", "resolve_class",
+           "resolve_output"]
 
 OUTPUTS = ("auto", "predict", "decision_function", "predict_proba")
 
@@ -86,8 +87,8 @@ class DataAblation(Ablation):
         self.n_jobs = n_jobs
         self._members, self.component_names = _components(groups, len(self.X_train))
         full = clone(estimator).fit(self.X_train, self.y_train)
-        self.output = _resolve_output(full, output)
-        self.target_class = _resolve_class(full, self.x_test, self.output, target_class)
+        self.output = resolve_output(full, output)
+        self.target_class = resolve_class(full, self.x_test, self.output, target_class)
 
     def _repr_settings(self) -> dict[str, object]:
         return {"estimator": self.estimator, **super()._repr_settings()}
@@ -95,9 +96,9 @@ class DataAblation(Ablation):
     def _fingerprint(self) -> dict:
         # Only content, never object identities: the key must be the same in every
         # process for the same estimator and data, or no rerun could resume.
-        return {"kind": "data", "estimator": _canonical(self.estimator), "output": self.output,
-                "target_class": _canonical(self.target_class), "n_rows": len(self.X_train),
-                "data": _digest(self.X_train, self.y_train, self.x_test),
+        return {"kind": "data", "estimator": canonical(self.estimator), "output": self.output,
+                "target_class": canonical(self.target_class), "n_rows": len(self.X_train),
+                "data": content_digest(self.X_train, self.y_train, self.x_test),
                 "components": self.component_names}
 
     def _evaluate(self, masks: np.ndarray) -> np.ndarray:
@@ -135,19 +136,32 @@ def _components(groups, n_rows: int) -> tuple[list[np.ndarray], list[str]]:
     return [np.flatnonzero(groups == g) for g in labels], [str(g) for g in labels]
 
 
-def _resolve_output(model, output: str) -> str:
+def resolve_output(model, output: str) -> str:
+    """The output to read of a fitted ``model``: ``output`` itself (checked), or for
+    "auto" the probability for a classifier, else the decision function, else predict."""
     if output != "auto":
         if not hasattr(model, output):
             raise ValueError(f"{type(model).__name__} has no {output}; choose another output.")
         return output
-    if is_classifier(model) and hasattr(model, "predict_proba"):
+    if _is_classifier(model) and hasattr(model, "predict_proba"):
         return "predict_proba"
     if hasattr(model, "decision_function"):
         return "decision_function"
     return "predict"
 
 
-def _resolve_class(model, x_test, output: str, target_class):
+def _is_classifier(model) -> bool:
+    """scikit-learn's test, and False for a model that is no scikit-learn estimator (any
+    object with ``predict``: scikit-learn's tags then raise)."""
+    try:
+        return is_classifier(model)
+    except AttributeError:
+        return False
+
+
+def resolve_class(model, x_test, output: str, target_class):
+    """The class whose output is read (checked against ``classes_``); None: the class
+    the model predicts for ``x_test``. None for ``output="predict"``."""
     if output == "predict":
         return None
     classes = list(getattr(model, "classes_", []))
@@ -166,22 +180,28 @@ def _plain(label):
 
 
 def _output_value(model, x_test, output: str, target_class) -> float:
+    return float(model_output(model, x_test, output, target_class)[0])
+
+
+def model_output(model, X, output: str, target_class) -> np.ndarray:
+    """``model``'s ``output`` on each row of ``X``: the probability (or decision value)
+    of ``target_class`` for a classifier, the prediction for a regressor."""
     if not hasattr(model, output):
-        return 0.0  # a prior-only dummy has no decision function: no preference
-    result = np.asarray(getattr(model, output)(x_test))
+        return np.zeros(len(X))  # a prior-only dummy has no decision function: no preference
+    result = np.asarray(getattr(model, output)(X))
     classes = list(getattr(model, "classes_", []))
     if output == "predict_proba":
         if target_class not in classes:
-            return 0.0  # the kept rows never show this class
-        return float(result[0, classes.index(target_class)])
+            return np.zeros(len(X))  # the kept rows never show this class
+        return result[:, classes.index(target_class)].astype(np.float64)
     if output == "decision_function" and result.ndim == 2:
-        return float(result[0, classes.index(target_class)])
+        return result[:, classes.index(target_class)].astype(np.float64)
     if output == "decision_function" and classes and target_class == classes[0]:
-        return -float(result.reshape(-1)[0])  # binary: the score points to classes_[1]
-    return float(result.reshape(-1)[0])
+        return -result.reshape(-1).astype(np.float64)  # binary: the score points to classes_[1]
+    return result.reshape(len(X), -1)[:, 0].astype(np.float64)
 
 
-def _digest(*arrays) -> str:
+def content_digest(*arrays) -> str:
     """A hash of the arrays' content, the same in every process.
 
     The bytes of an object array are pointers, different in every run; its elements are
@@ -218,22 +238,22 @@ def _element_bytes(value) -> bytes:
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
-def _canonical(value):
+def canonical(value):
     """JSON-ready content of a setting: estimators by class and parameters, arrays by
     their digest, functions by name; never a repr holding a memory address."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):
-        return _canonical(value.item())
+        return canonical(value.item())
     if isinstance(value, np.ndarray):
-        return {"array": _digest(value)}
+        return {"array": content_digest(value)}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [canonical(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
+        return {str(k): canonical(v) for k, v in value.items()}
     kind = f"{type(value).__module__}.{type(value).__qualname__}"
     if hasattr(value, "get_params") and not isinstance(value, type):
-        return {"class": kind, "params": _canonical(value.get_params(deep=False))}
+        return {"class": kind, "params": canonical(value.get_params(deep=False))}
     if callable(value) and hasattr(value, "__qualname__"):
         name = f"{getattr(value, '__module__', '')}.{value.__qualname__}"
         code = getattr(value, "__code__", None)  # two lambdas share a name, not a body
