@@ -411,6 +411,26 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         )
 
     @property
+    def _repr_html_(self):
+        """In a notebook: a fitted explainer shows its explanation (how far to trust it,
+        the input shaded by each component's Shapley value, the strongest interactions);
+        an unfitted one, scikit-learn's diagram."""
+        if not hasattr(self, "spectrum_"):
+            return BaseEstimator._repr_html_.fget(self)
+        from .report import explanation_html
+
+        return lambda: explanation_html(self, self.value_function)
+
+    def _repr_mimebundle_(self, **kwargs):
+        # What Jupyter asks first: the explanation once fitted, scikit-learn's otherwise.
+        if not hasattr(self, "spectrum_"):
+            return super()._repr_mimebundle_(**kwargs)
+        from .report import explanation_html
+
+        return {"text/plain": repr(self),
+                "text/html": explanation_html(self, self.value_function)}
+
+    @property
     def noise_std_(self):
         # The spelling before the rename: one word, one meaning (an ablation's noise_std_).
         raise AttributeError(

@@ -375,6 +375,12 @@ class Interactions:
     __hash__ = None
 
     # --------------------------------------------------------------- repr
+    def _repr_html_(self) -> str:
+        """The strongest interactions as a table, in a notebook."""
+        from .report import interactions_html
+
+        return interactions_html(self)
+
     def __repr__(self) -> str:
         shown = f"{len(self)} of {self._n_total} terms" if self._n_total != len(self) else (
             f"{len(self)} terms"

@@ -13,7 +13,7 @@ import numpy as np
 
 from .segment import Segmentation
 
-__all__ = ["write_report"]
+__all__ = ["explanation_html", "interactions_html", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
@@ -75,6 +75,74 @@ document.querySelectorAll("#text .c").forEach(e =>
 const match = location.hash.match(/c=(\\d+)/);
 if (match) select(Number(match[1]));
 """
+
+
+# The notebook view's style, scoped to its own block so that it leaves the notebook alone.
+_FRAGMENT_STYLE = """
+.spexlearn-view .meta { color: #555; font-size: 0.9em; }
+.spexlearn-view .text { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em;
+  white-space: pre-wrap; line-height: 1.9; }
+.spexlearn-view .c { border-radius: 3px; padding: 1px 2px; }
+.spexlearn-view .c.light { color: #fff; }
+.spexlearn-view .chips .c { display: inline-block; margin: 2px; padding: 2px 6px;
+  border: 1px solid #ccc; }
+.spexlearn-view .legend .c { display: inline-block; min-width: 3.2em; text-align: center; }
+.spexlearn-view td, .spexlearn-view th { padding: 0.15em 0.7em; text-align: left;
+  border-bottom: 1px solid #eee; }
+.spexlearn-view td.v { text-align: right; font-variant-numeric: tabular-nums; }
+.spexlearn-view .pos { color: #b2182b; } .spexlearn-view .neg { color: #2166ac; }
+"""
+
+
+def explanation_html(explainer, value_function=None, *, index: str = "mobius",
+                     top: int = 10) -> str:
+    """The explanation as an HTML fragment, for a notebook cell: how far to trust it,
+    the input (or the components) shaded by each component's Shapley value, the legend,
+    and the table of the strongest interactions. No script, nothing loaded from outside.
+
+    Parameters
+    ----------
+    explainer : fitted SPEXExplainer or ProxySPEXExplainer
+    value_function : value function or None
+        Where it has a :class:`~spexlearn.segment.Segmentation` (e.g.
+        :class:`~spexlearn.ablation.TextAblation`), its input is shaded in place, and
+        its ``describe()`` heads the fragment.
+    index : str, default="mobius"
+    top : int, default=10
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from spexlearn import ProxySPEXExplainer
+    >>> from spexlearn.datasets import make_sparse_function
+    >>> f, _ = make_sparse_function(6, n_terms=4, max_order=2, random_state=0)
+    >>> explainer = ProxySPEXExplainer(f, budget=64, max_order=2, random_state=0).fit()
+    >>> "Strongest interactions" in explanation_html(explainer)
+    True
+    """
+    effects = explainer.interactions(index="shapley", order=1)
+    effect = np.array([effects[(i,)] for i in range(len(explainer.component_names_))])
+    interactions = explainer.interactions(index=index)
+    parts = [f"<style>{_FRAGMENT_STYLE}</style>",
+             _header(explainer, value_function, None, None, None).replace("<h1>", "<h3>")
+             .replace("</h1>", "</h3>"),
+             _components_html(value_function, explainer.component_names_, effect),
+             _legend_html(effect),
+             f"<h4>Strongest interactions ({html.escape(index)})</h4>",
+             _table_html(interactions, top)]
+    return '<div class="spexlearn-view">' + "\n".join(parts) + "</div>"
+
+
+def interactions_html(interactions, top: int = 10) -> str:
+    """The strongest ``top`` interactions as an HTML table (strongest first)."""
+    shown = min(top, len(interactions))
+    title = (f'<p class="meta">{html.escape(interactions.index)}: {len(interactions)} terms '
+             f"over {interactions.n_components} components; the {shown} strongest</p>")
+    return ('<div class="spexlearn-view">' + f"<style>{_FRAGMENT_STYLE}</style>" + title
+            + _table_html(interactions, top) + "</div>")
 
 
 def write_report(path, explainer, value_function=None, *, title: str | None = None,

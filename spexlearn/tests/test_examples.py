@@ -44,3 +44,23 @@ def test_example_runs(script, capsys, monkeypatch, request):
         monkeypatch.setenv("SPEXLEARN_EXAMPLE_BUDGET", QUICK_BUDGET[script.name])
     runpy.run_path(str(script), run_name="__main__")
     assert "faithfulness R²" in capsys.readouterr().out
+
+
+NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb")) if EXAMPLES.is_dir() else []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not NOTEBOOKS, reason="examples/ is not next to the package")
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_runs_and_shows_the_explanation(notebook):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    book = nbformat.read(notebook, as_version=4)
+    nbclient.NotebookClient(book, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(EXAMPLES)}}).execute()
+    html = [output["data"]["text/html"] for cell in book.cells if cell.cell_type == "code"
+            for output in cell.outputs if "text/html" in output.get("data", {})]
+    # The fitted explainer's view (shaded components, trust, table) and a table of values.
+    assert len(html) == 2 and all("spexlearn-view" in h for h in html)
+    assert "faithfulness R²" in html[0] and "Strongest interactions" in html[0]

@@ -115,3 +115,24 @@ def test_report_in_a_real_browser(explained, tmp_path):
     assert pixels.shape[0] > 500 and pixels.shape[1] > 800
     red = (pixels[..., 0] > pixels[..., 1] + 0.1) & (pixels[..., 0] > pixels[..., 2] + 0.1)
     assert red.sum() > 200  # the shading and the bars are drawn
+
+
+def test_notebook_views_show_the_explanation():
+    from spexlearn import ProxySPEXExplainer
+    from spexlearn.ablation import TextAblation
+    from spexlearn.tests._fake_lm import WordLM
+
+    value = TextAblation(WordLM(), "the film was not bad at all", target="positive",
+                         progress=False)
+    explainer = ProxySPEXExplainer(value, budget=128, max_order=2, random_state=0)
+    assert "sk-" in explainer._repr_html_()  # unfitted: scikit-learn's diagram
+    explainer.fit()
+    view = explainer._repr_html_()
+    assert explainer._repr_mimebundle_()["text/html"] == view  # what Jupyter asks first
+    # How far to trust it, the text shaded in place, the legend, the strongest terms.
+    assert "faithfulness R² 1.000" in view and 'class="text"' in view
+    assert view.count('<span class="c') >= 7 and "lowers the value" in view
+    assert "not × bad" in view and "<script" not in view
+    table = explainer.interactions_._repr_html_()
+    assert table.count("<tr>") == 1 + len(explainer.interactions_.top(10)) == 3
+    assert "not × bad" in table and ".spexlearn-view" in table
