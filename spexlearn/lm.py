@@ -32,6 +32,7 @@ __all__ = [
     "LanguageModel",
     "default_gguf_path",
     "head_layout",
+    "load_classifier",
     "load_default_lm",
     "load_lm",
     "model_key",
@@ -219,6 +220,35 @@ def _ticking(label: str | None, every: float = 1.0):
         finally:
             done.set()
             ticker.join()
+
+
+def load_classifier(path, *, device: str = "cpu"):
+    """A Hugging Face sequence classifier and its tokenizer from a local directory.
+
+    Parameters
+    ----------
+    path : str or Path
+        A local directory holding a transformers ``...ForSequenceClassification`` model
+        and its tokenizer. Nothing is downloaded; a folder whose configuration names code
+        of its own (``auto_map``) is refused before anything is imported.
+    device : str, default="cpu"
+
+    Returns
+    -------
+    (model, tokenizer)
+        The model in evaluation mode, float32, on ``device``.
+    """
+    path = Path(path)
+    _require_folder(path)
+    _refuse_own_code(path)
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, dtype=torch.float32, trust_remote_code=False)
+    return model.to(device).eval(), tokenizer
 
 
 def _dequantized_copy(folder: Path, gguf_file: str) -> Path:

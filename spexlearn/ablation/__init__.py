@@ -6,11 +6,11 @@ masks (in memory, and on disk with ``cache=path``), a progress bar and a Ray bac
 """
 
 from ._base import Ablation, MaskCache, ValueFunctionError
+from .classifier import ClassifierAblation
 from .data import DataAblation
 from .heads import HeadAblation
 from .tabular import TabularAblation
 from .text import RecordMismatchError, TextAblation
 
-__all__ = ["Ablation", "DataAblation", "HeadAblation", "MaskCache", "RecordMismatchError",
-           "TabularAblation",
-           "TextAblation", "ValueFunctionError"]
+__all__ = ["Ablation", "ClassifierAblation", "DataAblation", "HeadAblation", "MaskCache",
+           "RecordMismatchError", "TabularAblation", "TextAblation", "ValueFunctionError"]
