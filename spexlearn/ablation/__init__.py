@@ -9,8 +9,10 @@ from ._base import Ablation, MaskCache, ValueFunctionError
 from .classifier import ClassifierAblation
 from .data import DataAblation
 from .heads import HeadAblation
+from .image import ImageAblation
 from .tabular import TabularAblation
 from .text import RecordMismatchError, TextAblation
 
-__all__ = ["Ablation", "ClassifierAblation", "DataAblation", "HeadAblation", "MaskCache",
-           "RecordMismatchError", "TabularAblation", "TextAblation", "ValueFunctionError"]
+__all__ = ["Ablation", "ClassifierAblation", "DataAblation", "HeadAblation", "ImageAblation",
+           "MaskCache", "RecordMismatchError", "TabularAblation", "TextAblation",
+           "ValueFunctionError"]
