@@ -68,8 +68,6 @@ class DataAblation(Ablation):
                  backend="local", n_workers=None, repeats=1):
         super().__init__(cache=cache, batch_size=batch_size, progress=progress,
                          backend=backend, n_workers=n_workers, repeats=repeats)
-        if output not in OUTPUTS:
-            raise ValueError(f"output={output!r} is unknown; choose one of {OUTPUTS}.")
         self.estimator = estimator
         self.X_train = np.asarray(X_train)
         self.y_train = np.asarray(y_train)
@@ -139,6 +137,8 @@ def _components(groups, n_rows: int) -> tuple[list[np.ndarray], list[str]]:
 def resolve_output(model, output: str) -> str:
     """The output to read of a fitted ``model``: ``output`` itself (checked), or for
     "auto" the probability for a classifier, else the decision function, else predict."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output={output!r} is unknown; choose one of {OUTPUTS}.")
     if output != "auto":
         if not hasattr(model, output):
             raise ValueError(f"{type(model).__name__} has no {output}; choose another output.")

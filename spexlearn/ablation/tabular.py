@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Ablation
-from .data import OUTPUTS, canonical, content_digest, model_output, resolve_class, resolve_output
+from .data import canonical, content_digest, model_output, resolve_class, resolve_output
 
 __all__ = ["TabularAblation"]
 
@@ -44,8 +44,8 @@ class TabularAblation(Ablation):
 
     Examples
     --------
-    >>> import numpy as np
     >>> from sklearn.linear_model import LinearRegression
+    >>> import numpy as np
     >>> from spexlearn.ablation import TabularAblation
     >>> X = np.random.default_rng(0).normal(size=(50, 3)); y = X @ [1.0, 2.0, 0.0]
     >>> model = LinearRegression().fit(X, y)
@@ -61,8 +61,6 @@ class TabularAblation(Ablation):
                  backend="local", n_workers=None, repeats=1):
         super().__init__(cache=cache, batch_size=batch_size, progress=progress,
                          backend=backend, n_workers=n_workers, repeats=repeats)
-        if output not in OUTPUTS:
-            raise ValueError(f"output={output!r} is unknown; choose one of {OUTPUTS}.")
         self.estimator = estimator
         self.columns = _columns(background)
         self.x = _rows(x, self.columns, "x").reshape(1, -1)
