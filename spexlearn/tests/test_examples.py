@@ -4,6 +4,7 @@ Budgets are cut down through ``SPEXLEARN_EXAMPLE_BUDGET``; the examples on the e
 language model share one loaded model and are skipped where it is not installed.
 """
 
+import importlib.util
 import runpy
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py")) if EXAMPLES.is_dir() else []
 QUICK_BUDGET = {"data_attribution.py": "120", "grid_search_proxy.py": "400",
-                "explain_tabular.py": "200",
+                "explain_tabular.py": "200", "explain_image.py": "300",
                 "compare_explainers.py": "400"}
 LLM_BUDGET = "60"
 
@@ -35,7 +36,8 @@ def shared_lm():
 @pytest.mark.slow
 @pytest.mark.skipif(not SCRIPTS, reason="examples/ is not next to the package")
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
-def test_example_runs(script, capsys, monkeypatch, request):
+def test_example_runs(script, capsys, monkeypatch, request, tmp_path):
+    monkeypatch.chdir(tmp_path)  # what an example writes lands here, not in the checkout
     if _uses_lm(script):
         lm = request.getfixturevalue("shared_lm")
         monkeypatch.setattr("spexlearn.lm.load_default_lm", lambda **_: lm)
@@ -44,6 +46,8 @@ def test_example_runs(script, capsys, monkeypatch, request):
         monkeypatch.setenv("SPEXLEARN_EXAMPLE_BUDGET", QUICK_BUDGET[script.name])
     runpy.run_path(str(script), run_name="__main__")
     assert "faithfulness R²" in capsys.readouterr().out
+    if script.name == "explain_image.py" and importlib.util.find_spec("matplotlib"):
+        assert (tmp_path / "image_explanation.png").stat().st_size > 0
 
 
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb")) if EXAMPLES.is_dir() else []
