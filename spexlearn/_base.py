@@ -32,9 +32,7 @@ from ._stages import (
     proxy_is_hopeless,
 )
 from .interactions import Interactions
-
-# draw_paired_masks, draw_uniform_masks, row_keys: still importable from here.
-from .masks import check_masks, distinct_rows, draw_paired_masks, draw_uniform_masks, row_keys  # noqa: F401
+from .masks import check_masks, distinct_rows
 from .spectral import INDICES, SparseSpectrum, interaction_values
 from .spectral._kernel import fit_walsh_kernel, kernel_order, kernel_rows, symmetric_order
 from .spectral._peeling import exhaustive_spectrum
@@ -425,10 +423,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         # What Jupyter asks first: the explanation once fitted, scikit-learn's otherwise.
         if not hasattr(self, "spectrum_"):
             return super()._repr_mimebundle_(**kwargs)
-        from .report import explanation_html
-
-        return {"text/plain": repr(self),
-                "text/html": explanation_html(self, self.value_function)}
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     @property
     def noise_std_(self):

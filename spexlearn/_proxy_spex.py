@@ -13,13 +13,12 @@ from ._base import (
     BaseExplainer,
     FittedProxy,
     SpectrumFit,
-    draw_paired_masks,
-    draw_uniform_masks,
     with_shared_docs,
 )
 from ._proxies import black_box_spectrum, fit_linear_proxy, is_linear_model, tree_model_spectrum
 from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import MAX_PROXY_CANDIDATES, fit_default_lightgbm
+from .masks import draw_paired_masks, draw_uniform_masks
 from .spectral._peeling import is_every_mask
 
 __all__ = ["ProxySPEXExplainer"]

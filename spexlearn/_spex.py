@@ -15,9 +15,7 @@ from ._base import (
     BaseExplainer,
     FittedProxy,
     SpectrumFit,
-    draw_paired_masks,
     names_from,
-    row_keys,
     with_shared_docs,
 )
 from ._proxies import tree_model_spectrum
@@ -25,7 +23,7 @@ from ._renamed import RENAMED_PARAMETERS, refuses_renamed
 from ._stages import (
     fit_default_lightgbm,
 )
-from .masks import MAX_ENUMERATED_N
+from .masks import MAX_ENUMERATED_N, draw_paired_masks, row_keys
 from .spectral import SparseSpectrum
 from .spectral._design import (
     MIN_BITS,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..segment import UNITS, Segmentation
+from ..segment import Segmentation
 from ._base import Ablation
+from .data import content_digest
+from .text import MASKINGS
 
 __all__ = ["ClassifierAblation"]
 
 SCORES = ("log_prob", "logit")
-MASKINGS = ("remove", "token")
 
 
 class ClassifierAblation(Ablation):
@@ -54,8 +55,6 @@ class ClassifierAblation(Ablation):
                  repeats=1):
         super().__init__(cache=cache, batch_size=batch_size, progress=progress,
                          backend=backend, n_workers=n_workers, repeats=repeats)
-        if unit not in UNITS:
-            raise ValueError(f"unit={unit!r} is unknown; choose one of {UNITS}.")
         if score not in SCORES:
             raise ValueError(f"score={score!r} is unknown; choose one of {SCORES}.")
         if masking not in MASKINGS:
@@ -96,8 +95,6 @@ class ClassifierAblation(Ablation):
                 "value": f"{self.score} of class {label!r}"}
 
     def _fingerprint(self) -> dict:
-        from .data import content_digest
-
         weights = [p.detach().cpu().numpy().ravel()[::997] for p in self.model.parameters()]
         return {"kind": "classifier", "model": type(self.model).__name__,
                 "weights": content_digest(*weights), "vocab": len(self.tokenizer),
