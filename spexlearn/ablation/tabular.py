@@ -89,10 +89,15 @@ class TabularAblation(Ablation):
                          "background row(s)"}
 
     def _fingerprint(self) -> dict:
+        # The parameters do not say what a fitted model learned: its outputs on the row
+        # and the background do (two fits of one estimator on other data differ there).
+        rows = np.vstack([self.x, self.background])
+        learned = model_output(self.estimator, self._frame(rows), self.output,
+                               self.target_class)
         return {"kind": "tabular", "estimator": canonical(self.estimator),
                 "output": self.output, "target_class": canonical(self.target_class),
                 "data": content_digest(self.x, self.background),
-                "components": self.component_names}
+                "outputs": content_digest(learned), "components": self.component_names}
 
     def _evaluate(self, masks: np.ndarray) -> np.ndarray:
         keep = np.zeros((len(masks), self.x.shape[1]), dtype=bool)

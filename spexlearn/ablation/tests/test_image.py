@@ -62,3 +62,10 @@ def test_the_image_plot_shades_patches_and_links_pairs(tmp_path):
     ax = plot_image(explainer, value)
     assert len(ax.patches) == 4 and len(ax.lines) == 1  # four patches, one pair
     ax.figure.savefig(tmp_path / "image.png")
+
+
+def test_the_cache_key_tells_scorers_apart():
+    image = np.ones((8, 8))
+    keys = {ImageAblation(scorer, image, grid=(2, 2), progress=False).fingerprint()
+            for scorer in (lambda x: x.sum(axis=(1, 2)), lambda x: 2 * x.sum(axis=(1, 2)))}
+    assert len(keys) == 2  # both are "<lambda>" by name

@@ -84,3 +84,12 @@ def test_dataframes_named_groups_and_bad_input():
         TabularAblation(model, X.iloc[[0]], X, features={"a": ["salary"]})
     with pytest.raises(ValueError, match="output='logits' is unknown"):
         TabularAblation(model, X.iloc[[0]], X, output="logits")
+
+
+def test_the_cache_key_covers_what_the_model_learned():
+    X, y = _data()
+    fits = [GradientBoostingClassifier(n_estimators=20, random_state=0).fit(X[rows], y[rows])
+            for rows in (slice(0, 40), slice(20, 60))]  # same class and parameters
+    keys = {TabularAblation(m, X[0], X[:10], target_class=1, progress=False).fingerprint()
+            for m in fits}
+    assert len(keys) == 2
