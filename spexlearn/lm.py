@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from ._cache_dir import user_cache_dir
+from ._prefix_tree import PrefixPlan, TreeNode, cut_batches, plan_prefix_tree
 
 __all__ = [
     "DEFAULT_GGUF",
@@ -451,6 +452,8 @@ class LanguageModel:
         self.system_prompt = system_prompt
         self._source = None
         self._prefix_caches: dict[tuple[int, ...], object] = {}
+        # Tokens fed to the model by logprobs (the shared prefixes' once), for benchmarks.
+        self.tokens_computed_ = 0
 
     def __reduce__(self):
         # A model loaded from disk travels as its path (a Ray worker reloads it once).
@@ -588,13 +591,14 @@ class LanguageModel:
         longest = max((len(p) for p in prompts), default=0) + max(len(t) for t in targets)
         self.check_length(longest)
         rows = [p[prefix_length:] for p in prompts]
+        # Every target after every prompt, planned as one prefix tree: each prompt is
+        # computed once for all its targets, and stretches several prompts share once.
+        sequences = [row + target for row in rows for target in targets]
+        plan = plan_prefix_tree(sequences, [len(row) for row in rows for _ in targets])
         with torch.inference_mode():
-            cache = self._prefix_cache(prefix)
-            if all(len(t) == 1 for t in targets):
-                # One pass per prompt reads every single-token target at once.
-                return self._score(rows, [], cache, next_tokens=[t[0] for t in targets])
-            columns = [self._score(rows, t, cache)[:, 0] for t in targets]
-        return np.column_stack(columns)
+            scores = self._run_plan(plan, self._prefix_cache(prefix))
+        self.tokens_computed_ += plan.tokens_computed()
+        return scores.reshape(len(rows), len(targets))
 
     def _prefix_cache(self, prefix: list[int]):
         import torch
@@ -609,29 +613,79 @@ class LanguageModel:
             self._prefix_caches[key] = _returned_cache(output)
         return self._prefix_caches[key]
 
-    def _score(self, rows, target, cache, next_tokens=None) -> np.ndarray:
-        """Log-probs after each row: of the whole ``target`` (shape (len(rows), 1)) or,
-        with ``next_tokens``, of each of those tokens next (shape (len(rows), k))."""
+    def _run_plan(self, plan: PrefixPlan, root) -> np.ndarray:
+        """Each sequence's summed log-probabilities, the plan's nodes run wave by wave.
+
+        A node's cache (every position from the shared prefix on, one tensor pair per
+        layer) is kept until the next wave, whose nodes continue it, has run.
+        """
+        scores = np.zeros(len(plan.reads))
+        reads: dict[int, list[tuple[int, int, int]]] = {}
+        for sequence, entries in enumerate(plan.reads):
+            for node, row, token in entries:
+                reads.setdefault(node, []).append((sequence, row, token))
+        root_kv = ([(layer.keys[0], layer.values[0]) for layer in root.layers]
+                   if root is not None else None)
+        caches: dict[int, list] = {-1: root_kv}
+        previous: list[int] = []
+        for wave in plan.waves:
+            nodes = [plan.nodes[i] for i in wave]
+            pasts = [caches[node.parent] for node in nodes]
+            widths = [len(node.tokens) for node in nodes]
+            past_lengths = [_cache_length(past) for past in pasts]
+            for batch in cut_batches(widths, past_lengths, _BATCH_TOKENS):
+                kept = self._run_nodes([nodes[b] for b in batch], [pasts[b] for b in batch])
+                for b, (log_probs, cache) in zip(batch, kept):
+                    for sequence, row, token in reads.get(wave[b], ()):
+                        scores[sequence] += float(log_probs[row, token])
+                    if cache is not None:
+                        caches[wave[b]] = cache
+            for index in previous:  # their children, all in this wave, are done
+                caches.pop(index, None)
+            previous = wave
+        return scores
+
+    def _run_nodes(self, nodes: list[TreeNode], pasts: list) -> list[tuple]:
+        """One forward pass over nodes that continue different caches: each node's
+        log-probabilities at its kept positions, and its own cache if it has children."""
         import torch
 
-        sequences = [row + target for row in rows]
-        keep = len(target) if target else 1
-        width_out = len(next_tokens) if next_tokens is not None else 1
-        result = np.empty((len(rows), width_out))
-        lengths = [len(s) for s in sequences]
-        order = np.argsort(lengths, kind="stable")
-        for batch in _length_batches(order, lengths, _BATCH_TOKENS):
-            logits = self.forward_logits([sequences[b] for b in batch], cache, keep + bool(target))
-            log_probs = torch.log_softmax(logits.float(), dim=-1)
-            if next_tokens is not None:
-                result[batch] = log_probs[:, -1, next_tokens].cpu().numpy()
-            else:
-                target_ids = torch.tensor(target, device=log_probs.device)
-                picked = log_probs[:, :keep, :].gather(
-                    2, target_ids.expand(len(batch), -1)[..., None]
-                )
-                result[batch, 0] = picked.sum(dim=(1, 2)).cpu().numpy()
-        return result
+        batch, width = len(nodes), max(len(node.tokens) for node in nodes)
+        past_lengths = [_cache_length(past) for past in pasts]
+        longest = max(past_lengths)
+        ids = torch.full((batch, width), self._pad_id(), dtype=torch.long)
+        attention = torch.zeros((batch, longest + width), dtype=torch.long)
+        positions = torch.zeros((batch, width), dtype=torch.long)
+        for r, (node, length) in enumerate(zip(nodes, past_lengths)):
+            start = width - len(node.tokens)
+            ids[r, start:] = torch.tensor(node.tokens)
+            attention[r, longest - length:longest] = 1
+            attention[r, longest + start:] = 1
+            positions[r] = length
+            positions[r, start:] = length + torch.arange(len(node.tokens))
+        past = _padded_cache(pasts, past_lengths, longest) if longest else None
+        keep = max(max(node.keep for node in nodes), 1)
+        device = self.device
+        output = self.model(
+            input_ids=ids.to(device), attention_mask=attention.to(device),
+            position_ids=positions.to(device), use_cache=True, logits_to_keep=keep,
+            **{_cache_argument(self.model): past},
+        )
+        log_probs = torch.log_softmax(output.logits.float(), dim=-1)
+        cache = past if past is not None else _returned_cache(output)
+        kept = []
+        for r, (node, length) in enumerate(zip(nodes, past_lengths)):
+            own = None
+            if node.has_children:
+                # This row's real positions: its parent's cache, then its own tokens.
+                own = [(torch.cat((layer.keys[r, :, longest - length:longest],
+                                   layer.keys[r, :, longest + width - len(node.tokens):]), 1),
+                        torch.cat((layer.values[r, :, longest - length:longest],
+                                   layer.values[r, :, longest + width - len(node.tokens):]),
+                                  1))
+                       for layer in cache.layers]
+            kept.append((log_probs[r, keep - node.keep:], own))
+        return kept
 
     def forward_logits(self, seqs: list[list[int]], cache, keep: int):
         """Logits of the last ``keep`` positions of token sequences, as one batch.
@@ -839,17 +893,28 @@ def _weights_key(model, per_tensor: int = 64) -> str:
     return digest.hexdigest()[:16]
 
 
-def _length_batches(order: np.ndarray, lengths: list[int], max_tokens: int):
-    """Consecutive runs of the length-sorted indices whose padded size fits ``max_tokens``."""
-    batch: list[int] = []
-    for index in order:
-        width = max(lengths[index], max((lengths[b] for b in batch), default=0))
-        if batch and width * (len(batch) + 1) > max_tokens:
-            yield batch
-            batch = []
-        batch.append(int(index))
-    if batch:
-        yield batch
+def _cache_length(past) -> int:
+    """Positions in a node's cache (a list of per-layer key and value tensors)."""
+    return 0 if past is None else int(past[0][0].shape[1])
+
+
+def _padded_cache(pasts: list, lengths: list[int], longest: int):
+    """One batch cache of caches of different lengths, each right-aligned (the masked
+    positions before a shorter one are never attended to)."""
+    import torch
+    from transformers import DynamicCache
+
+    layers = []
+    for layer in range(len(next(p for p in pasts if p is not None))):
+        template = next(p for p in pasts if p is not None)[layer][0]
+        keys = template.new_zeros((len(pasts), template.shape[0], longest, template.shape[2]))
+        values = torch.zeros_like(keys)
+        for r, (past, length) in enumerate(zip(pasts, lengths)):
+            if length:
+                keys[r, :, longest - length:] = past[layer][0]
+                values[r, :, longest - length:] = past[layer][1]
+        layers.append((keys, values))
+    return DynamicCache(ddp_cache_data=layers)
 
 
 def _reload(path: str, gguf_file: str | None, chat, system_prompt,

@@ -238,9 +238,12 @@ class TextAblation(Ablation):
                 "targets": self._targets, "weights": self._weights.tolist()}
 
     def _sort_key(self, masks: np.ndarray) -> np.ndarray:
-        # Rebuilt prompts grow with the kept text: batching by it keeps padding small.
-        lengths = np.array([len(s.text) for s in self.segments])
-        return masks.astype(np.int64) @ lengths
+        # Masks in lexicographic order (first component first): a batch then holds masks
+        # that agree on their first components, whose prompts share those tokens, and the
+        # model computes each shared stretch once (see LanguageModel.logprobs).
+        rank = np.empty(len(masks), dtype=np.int64)
+        rank[np.lexsort(masks.T[::-1])] = np.arange(len(masks))
+        return rank
 
     def _evaluate(self, masks: np.ndarray) -> np.ndarray:
         prompts = [self._prompt_ids(mask) for mask in masks]
