@@ -26,6 +26,7 @@ import numpy as np
 
 from ._cache_dir import user_cache_dir
 from ._prefix_tree import PrefixPlan, TreeNode, cut_batches, plan_prefix_tree
+from ._threads import ThreadChoice
 
 __all__ = [
     "DEFAULT_GGUF",
@@ -454,6 +455,7 @@ class LanguageModel:
         self._prefix_caches: dict[tuple[int, ...], object] = {}
         # Tokens fed to the model by logprobs (the shared prefixes' once), for benchmarks.
         self.tokens_computed_ = 0
+        self._thread_choice: ThreadChoice | None = None
 
     def __reduce__(self):
         # A model loaded from disk travels as its path (a Ray worker reloads it once).
@@ -596,9 +598,23 @@ class LanguageModel:
         sequences = [row + target for row in rows for target in targets]
         plan = plan_prefix_tree(sequences, [len(row) for row in rows for _ in targets])
         with torch.inference_mode():
-            scores = self._run_plan(plan, self._prefix_cache(prefix))
+            root = self._prefix_cache(prefix)
+            with self._threads(plan.cost(_BATCH_TOKENS)):
+                scores = self._run_plan(plan, root)
         self.tokens_computed_ += plan.tokens_computed()
         return scores.reshape(len(rows), len(targets))
+
+    def _threads(self, units: float):
+        """On CPU, the thread count measured fastest (see ``spexlearn._threads``): other
+        processes on the cores make fewer threads faster. At most torch's count when the
+        model first scores (``torch.set_num_threads`` before that caps it)."""
+        import torch
+
+        if self.device.type != "cpu":
+            return contextlib.nullcontext()
+        if self._thread_choice is None:
+            self._thread_choice = ThreadChoice(torch.get_num_threads())
+        return self._thread_choice.running(units)
 
     def _prefix_cache(self, prefix: list[int]):
         import torch
