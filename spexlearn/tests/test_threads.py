@@ -1,5 +1,6 @@
-"""The thread count follows the measured speed: the most threads on a quiet machine,
-fewer while other processes slow them down, the most again once the load is gone."""
+"""How passes are sized to the machine: the thread count follows the measured speed (the
+most threads on a quiet machine, fewer while other processes slow them down, the most
+again once the load is gone), and a GPU's passes grow with its free memory."""
 
 from spexlearn._threads import RECHECK, ThreadChoice
 
@@ -34,3 +35,22 @@ def test_a_busy_machine_moves_to_fewer_threads_and_back_when_the_load_goes():
 
 def test_one_core_means_one_thread():
     assert _run(ThreadChoice(1), 5, {1: 1.0}) == [1] * 5
+
+
+def test_gpu_batches_grow_with_free_memory_and_shrink_with_the_model():
+    from types import SimpleNamespace
+
+    from spexlearn.lm import gpu_batch_tokens
+
+    small = SimpleNamespace(hidden_size=576, num_attention_heads=9, num_key_value_heads=3,
+                            intermediate_size=1536, vocab_size=49152, num_hidden_layers=30)
+    large = SimpleNamespace(hidden_size=2048, num_attention_heads=32, num_key_value_heads=8,
+                            intermediate_size=8192, vocab_size=128256, num_hidden_layers=16)
+    gib = 1 << 30
+    assert gpu_batch_tokens(small, 0) == 8192  # never below the CPU's batches
+    assert 8192 < gpu_batch_tokens(small, 40 * gib) < gpu_batch_tokens(small, 80 * gib)
+    assert gpu_batch_tokens(large, 80 * gib) < gpu_batch_tokens(small, 80 * gib)
+    assert gpu_batch_tokens(small, 10_000 * gib) == 1 << 17
+    # What a pass may fill stays within a quarter of the free memory.
+    per_token = 4 * (8 * 576 + 2 * 1536 + 49152) + 8 * 4 * 2 * 30 * 3 * 64
+    assert gpu_batch_tokens(small, 40 * gib) * per_token <= 10 * gib
