@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-__all__ = ["RECHECK", "SLOWER", "ThreadChoice"]
+__all__ = ["FIRST_LOOK", "RECHECK", "SLOWER", "ThreadChoice"]
 
 # A smaller count runs while the most threads are slower; every this many batches the
 # most threads are tried again (the load may have gone).
@@ -22,6 +22,9 @@ RECHECK = 8
 # The most threads running this many times slower than their best so far: the machine
 # got busier, and the smaller counts are tried again.
 SLOWER = 1.3
+# The smaller counts are first tried after this many batches: a short run (a few
+# batches) never pays for a look at a count that a quiet machine runs at half speed.
+FIRST_LOOK = 4
 # Weight of the newest measurement in each candidate's running speed.
 _SMOOTHING = 0.5
 
@@ -29,7 +32,8 @@ _SMOOTHING = 0.5
 class ThreadChoice:
     """The thread count for the next batch, learnt from the speed of the earlier ones.
 
-    Each candidate runs once at the start. Then the most threads run while they stay
+    The most threads run the first ``FIRST_LOOK`` batches, then each other candidate
+    runs once. Then the most threads run while they stay
     within ``SLOWER`` of their best speed; when they slow down, the smaller counts are
     tried again and the fastest runs; while a smaller count runs, the most threads are
     tried again every ``RECHECK`` batches.
@@ -49,10 +53,12 @@ class ThreadChoice:
 
     def next(self) -> int:
         """The count the next batch runs on."""
+        most = self.candidates[-1]
+        if self.batches < FIRST_LOOK:
+            return most  # the quiet machine's best
         untried = [c for c in self.candidates if c not in self.recent]
         if untried:
-            return untried[-1]  # the most threads first: the quiet machine's best
-        most = self.candidates[-1]
+            return untried[-1]
         best = min(self.candidates, key=self.recent.__getitem__)
         if best == most:
             if self.recent[most] > SLOWER * self.fastest[most]:
