@@ -170,7 +170,65 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_explain_arguments(explain)
     explain.set_defaults(run=run_explain)
+    cite = commands.add_parser(
+        "cite", help="find the sources of each sentence of the model's answer",
+        description="The model answers a question from a context; each sentence of the "
+        "answer is then explained by the parts of the context (and pairs of them) that "
+        "support it. All sentences share the same model queries.",
+        epilog=CITE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_cite_arguments(cite)
+    cite.set_defaults(run=run_cite)
     return parser
+
+
+CITE_EPILOG = """\
+example:
+  spexlearn cite --context notes.txt --question "Where was Nils born?" --report cite.html
+
+Each answer sentence gets its own explanation of log p(sentence | context, the answer
+before it) over the ablated context, read from one forward pass per mask.
+"""
+CITE_TEMPLATE = "Context: {text}\n\nQuestion: {question}"
+
+
+def _add_cite_arguments(p: argparse.ArgumentParser) -> None:
+    from .segment import UNITS
+
+    source = p.add_argument_group("input")
+    source.add_argument("--context", type=Path, required=True,
+                        help="the context: a UTF-8 text file")
+    source.add_argument("--question", required=True, help="the question about the context")
+    source.add_argument("--answer", type=_answer,
+                        help="the answer to attribute (default: the model's own)")
+    source.add_argument("--unit", choices=UNITS, default="sentence",
+                        help="what one source is (default: sentence)")
+    source.add_argument("--value", choices=("log_prob", "logit_prob"), default="log_prob",
+                        help="a sentence's value: its log-probability, or ContextCite's "
+                        "logit of its probability (default: log_prob)")
+    method = p.add_argument_group("method")
+    method.add_argument("--budget", type=_whole_number(1, 256), default=256,
+                        help="model queries, shared by every sentence (default: 256)")
+    method.add_argument("--max-order", type=_whole_number(1, 3), default=3,
+                        help="largest interaction order (default: 3)")
+    method.add_argument("--seed", type=_whole_number(0, 0, MAX_SEED), default=0,
+                        help=f"random seed, 0 to {MAX_SEED} (default: 0)")
+    method.add_argument("--model", type=Path,
+                        help="a local transformers model directory or .gguf file (default: "
+                        "the embedded SmolLM2-135M-Instruct)")
+    method.add_argument("--device", default="cpu",
+                        help="torch device: cpu, cuda, cuda:N or mps (default: cpu)")
+    method.add_argument("--cache", type=Path,
+                        help="directory keeping every model answer (one file per sentence)")
+    output = p.add_argument_group("output")
+    output.add_argument("--top", type=_whole_number(1, 3), default=3,
+                        help="sources and source pairs listed per sentence (default: 3)")
+    output.add_argument("--json", action="store_true", help="print JSON instead of text")
+    output.add_argument("--report", type=Path, metavar="FILE.html",
+                        help="also write an HTML page: click a sentence of the answer to see "
+                        "its sources shaded in the context")
+    output.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    output.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
 
 
 def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
@@ -319,6 +377,103 @@ def run_explain(args: argparse.Namespace) -> int:
                   method=args.method, template=template, spexlearn_version=__version__)
     print(_json_text(result) if args.json else _table(result))
     return EXIT_OK
+
+
+# --------------------------------------------------------------------- cite
+def run_cite(args: argparse.Namespace) -> int:
+    from . import ProxySPEXExplainer, __version__
+    from .ablation import AnswerAblation
+    from .segment import segment
+
+    if not args.context.is_file():
+        raise InputError(f"--context {args.context}: no such file.")
+    context = _utf8(f"--context {args.context}", args.context.read_bytes).strip()
+    if not context:
+        raise InputError(f"--context {args.context} is empty: give a text to cite from.")
+    if not args.question.strip():
+        raise InputError("--question is empty: give the question to answer from the context.")
+    n_parts = len(segment(context, args.unit))
+    if n_parts < 2:
+        raise InputError(f"the context has {n_parts} {args.unit}: there is nothing to cite "
+                         "among; give a longer context or a finer --unit.")
+    _check_device(args.device)
+    _progress(args, "loading the model...")
+    lm = _loaded_model(args)
+    if args.answer is None:
+        _progress(args, "the model writes its answer from the full context...")
+    template = CITE_TEMPLATE.replace("{question}", args.question.strip())
+    try:
+        cited = AnswerAblation(lm, context, unit=args.unit, template=template,
+                               answer=args.answer, output=args.value,
+                               cache=args.cache, progress=not args.quiet)
+    except ValueError as error:
+        raise InputError(f"{error}") from error
+    spans = cited.spans()
+    if not spans:
+        raise InputError("the answer has no sentence to cite; give one with --answer.")
+    budget = min(args.budget, 2**cited.n_components)
+    _progress(args, f"answer: {cited.answer_!r} ({len(spans)} sentences); "
+              f"{cited.n_components} {args.unit}s of context")
+    start = time.perf_counter()
+    explainers, sentences = [], []
+    for k, span in enumerate(spans):
+        if k == 1:
+            _progress(args, "the other sentences reuse the same queries")
+        queries = _Queries(span)
+        explainer = _fit(ProxySPEXExplainer(queries, components=cited.component_names,
+                                            budget=budget, max_order=args.max_order,
+                                            random_state=args.seed), queries)
+        explainers.append(explainer)
+        sentences.append(_cited_sentence(span, explainer, cited, args.top))
+    result = {"answer": cited.answer_, "question": args.question, "unit": args.unit,
+              "value": args.value, "components": cited.component_names,
+              "queries": max(e.n_queries_ for e in explainers),
+              "model_queries": cited.n_queried_,
+              "seconds": round(time.perf_counter() - start, 2), "sentences": sentences,
+              "model": lm.name, "template": template, "spexlearn_version": __version__}
+    if args.report is not None:
+        from .report import write_cite_report
+
+        path = write_cite_report(args.report, cited, explainers)
+        _progress(args, f"report written to {path}")
+        result["report"] = str(path)
+    print(_json_text(result) if args.json else _cite_text(result))
+    return EXIT_OK
+
+
+def _cited_sentence(span, explainer, cited, top: int) -> dict:
+    """A sentence's strongest single sources and source pairs (Möbius), by magnitude."""
+    terms = explainer.interactions(index="mobius", order=2)
+
+    def listed(order: int) -> list[dict]:
+        chosen = [(s, v) for s, v in terms.top(len(terms)) if len(s) == order][:top]
+        return [{"components": list(s), "text": [cited.component_names[i] for i in s],
+                 "value": float(v)} for s, v in chosen]
+
+    return {"text": span.text, "tokens": list(span.tokens),
+            "faithfulness_estimate": explainer.faithfulness_,
+            "sources": listed(1), "pairs": listed(2)}
+
+
+def _cite_text(result: dict) -> str:
+    lines = [f"answer: {result['answer']}", ""]
+    for k, sentence in enumerate(result["sentences"], 1):
+        lines.append(f"[{k}] {sentence['text']}   (faithfulness R² "
+                     f"{sentence['faithfulness_estimate']:.2f})")
+        for kind, label in (("sources", "source"), ("pairs", "pair")):
+            for term in sentence[kind]:
+                names = " × ".join(_clip(t, 60) for t in term["text"])
+                lines.append(f"    {term['value']:+8.3f}  {label:6s} {names}")
+        lines.append("")
+    lines.append(f"{result['queries']} queries shared by {len(result['sentences'])} "
+                 f"sentences in {result['seconds']} s; values: {result['value']} of each "
+                 "sentence (Möbius terms: a pair's value is what the two add together "
+                 "beyond what each adds alone)")
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def read_text(text: str | None, file: Path | None) -> str:

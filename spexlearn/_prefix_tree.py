@@ -75,7 +75,8 @@ class PrefixPlan:
     """The nodes, the waves they run in, and where each sequence's scores are read.
 
     ``reads[s]`` lists ``(node, row, token)``: the log-probability of ``token`` at row
-    ``row`` of the node's kept logits; sequence ``s``'s score is their sum.
+    ``row`` of the node's kept logits, in the order of the scored tokens; sequence
+    ``s``'s score is their sum.
     """
 
     nodes: list[TreeNode] = field(default_factory=list)

@@ -592,6 +592,25 @@ class LanguageModel:
         -------
         ndarray of shape (len(prompts), len(targets))
         """
+        per_token = self._per_token(prompts, targets, prefix_length)
+        return np.array([[values.sum() for values in row] for row in per_token]).reshape(
+            len(per_token), len(targets))
+
+    def token_logprobs(self, prompts: Sequence[Sequence[int]], target: Sequence[int], *,
+                       prefix_length: int = 0) -> np.ndarray:
+        """``log p(token | prompt, the target's tokens before it)`` for every prompt and
+        every token of ``target``, from one pass per prompt: any span of the target (a
+        sentence of an answer) is scored by summing its columns.
+
+        Returns
+        -------
+        ndarray of shape (len(prompts), len(target))
+        """
+        per_token = self._per_token(prompts, [target], prefix_length)
+        return np.array([row[0] for row in per_token]).reshape(len(per_token), len(target))
+
+    def _per_token(self, prompts, targets, prefix_length: int) -> list[list[np.ndarray]]:
+        """Per prompt and target, the log-probabilities of the target's tokens."""
         import torch
 
         prompts = [list(p) for p in prompts]
@@ -613,9 +632,10 @@ class LanguageModel:
         with torch.inference_mode():
             root = self._prefix_cache(prefix)
             with self._threads(plan.cost(max_tokens)):
-                scores = self._run_plan(plan, root, max_tokens)
+                values = self._run_plan(plan, root, max_tokens)
         self.tokens_computed_ += plan.tokens_computed()
-        return scores.reshape(len(rows), len(targets))
+        width = len(targets)
+        return [values[r * width:(r + 1) * width] for r in range(len(rows))]
 
     def _threads(self, units: float):
         """On CPU, the thread count measured fastest (see ``spexlearn._threads``): other
@@ -653,17 +673,18 @@ class LanguageModel:
         return gpu_batch_tokens(self.model.config, free)
 
     def _run_plan(self, plan: PrefixPlan, root, max_tokens: int = _BATCH_TOKENS
-                  ) -> np.ndarray:
-        """Each sequence's summed log-probabilities, the plan's nodes run wave by wave.
+                  ) -> list[np.ndarray]:
+        """Each sequence's scored tokens' log-probabilities (in order), the plan's nodes
+        run wave by wave.
 
         A node's cache (every position from the shared prefix on, one tensor pair per
         layer) is kept until the next wave, whose nodes continue it, has run.
         """
-        scores = np.zeros(len(plan.reads))
-        reads: dict[int, list[tuple[int, int, int]]] = {}
+        scores = [np.zeros(len(entries)) for entries in plan.reads]
+        reads: dict[int, list[tuple[int, int, int, int]]] = {}
         for sequence, entries in enumerate(plan.reads):
-            for node, row, token in entries:
-                reads.setdefault(node, []).append((sequence, row, token))
+            for k, (node, row, token) in enumerate(entries):
+                reads.setdefault(node, []).append((sequence, k, row, token))
         root_kv = ([(layer.keys[0], layer.values[0]) for layer in root.layers]
                    if root is not None else None)
         caches: dict[int, list] = {-1: root_kv}
@@ -676,8 +697,8 @@ class LanguageModel:
             for batch in cut_batches(widths, past_lengths, max_tokens):
                 kept = self._run_nodes([nodes[b] for b in batch], [pasts[b] for b in batch])
                 for b, (log_probs, cache) in zip(batch, kept):
-                    for sequence, row, token in reads.get(wave[b], ()):
-                        scores[sequence] += float(log_probs[row, token])
+                    for sequence, k, row, token in reads.get(wave[b], ()):
+                        scores[sequence][k] = float(log_probs[row, token])
                     if cache is not None:
                         caches[wave[b]] = cache
             for index in previous:  # their children, all in this wave, are done

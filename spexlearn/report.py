@@ -13,7 +13,7 @@ import numpy as np
 
 from .segment import Segmentation
 
-__all__ = ["explanation_html", "interactions_html", "write_report"]
+__all__ = ["explanation_html", "interactions_html", "write_cite_report", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
@@ -227,6 +227,132 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
         + '\n<script type="application/json" id="data">'
         + json.dumps(data).replace("</", "<\\/") + "</script>\n"
         + f"<script>{_SCRIPT}</script>\n</body></html>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+_CITE_STYLE = """
+.a { cursor: pointer; border-radius: 3px; padding: 1px 2px; border-bottom: 2px solid #bbb; }
+.a.selected { background: #222; color: #fff; }
+"""
+
+_CITE_SCRIPT = """
+const data = JSON.parse(document.getElementById("data").textContent);
+const fmt = v => (v >= 0 ? "+" : "") + v.toFixed(3);
+const RAISES = "178,24,43", LOWERS = "33,102,172";
+function alpha(v, scale) {  // as spexlearn.report._alpha
+  const share = scale > 0 ? Math.min(Math.abs(v) / scale, 1) : 0;
+  return share < 1e-3 ? 0 : 0.15 + 0.7 * Math.sqrt(share);
+}
+function choose(k) {
+  const s = data.sentences[k];
+  document.querySelectorAll(".a").forEach(e => e.classList.toggle("selected",
+    Number(e.dataset.k) === k));
+  const scale = Math.max(...s.effects.map(Math.abs));
+  document.querySelectorAll("#text .c").forEach(e => {
+    const v = s.effects[Number(e.dataset.i)], a = alpha(v, scale);
+    e.style.background = "rgba(" + (v >= 0 ? RAISES : LOWERS) + "," + a.toFixed(3) + ")";
+    e.classList.toggle("light", a > 0.6);
+    e.title = "Shapley value " + fmt(v);
+  });
+  const box = document.getElementById("details");
+  box.innerHTML = "";
+  const head = document.createElement("h3");
+  head.id = "details-title";
+  head.textContent = "\u201c" + s.text + "\u201d \u2014 faithfulness R\u00b2 " +
+    s.faithfulness.toFixed(3);
+  box.appendChild(head);
+  const table = document.createElement("table");
+  table.id = "details-table";
+  table.innerHTML = "<tr><th>" + data.index + "</th><th>sources</th></tr>";
+  for (const t of s.terms) {
+    const tr = table.insertRow();
+    const v = tr.insertCell(); v.className = "v " + (t.v >= 0 ? "pos" : "neg");
+    v.textContent = fmt(t.v);
+    tr.insertCell().textContent = t.s.map(i => data.components[i]).join(" \u00d7 ");
+  }
+  box.appendChild(table);
+}
+document.querySelectorAll(".a").forEach(e =>
+  e.addEventListener("click", () => choose(Number(e.dataset.k))));
+const match = location.hash.match(/s=(\\d+)/);
+choose(match ? Number(match[1]) : 0);
+"""
+
+
+def write_cite_report(path, cited, explainers, *, index: str = "mobius", top: int = 5,
+                      title: str | None = None) -> Path:
+    """Write one self-contained HTML file of a cited answer: the answer with each
+    sentence clickable, and for the chosen sentence the context shaded by each part's
+    Shapley value for it and the table of its strongest sources and source pairs.
+
+    Parameters
+    ----------
+    path : str or Path
+    cited : AnswerAblation
+        Its answer, answer sentences and context.
+    explainers : list of fitted explainers
+        One per sentence of the answer, in order (``cited.spans()`` explained).
+    index : str, default="mobius"
+    top : int, default=5
+        Terms listed per sentence (orders 1 and 2, strongest first).
+    title : str or None
+
+    Returns
+    -------
+    Path
+    """
+    sentences = []
+    for segment, explainer in zip(cited.answer_segmentation_.segments, explainers,
+                                  strict=True):
+        effects = explainer.interactions(index="shapley", order=1)
+        terms = explainer.interactions(index=index, order=2)
+        sentences.append({
+            "text": segment.text,
+            "effects": [float(effects[(i,)]) for i in range(cited.n_components)],
+            "faithfulness": float(explainer.faithfulness_),
+            "terms": [{"s": list(s), "v": float(v)} for s, v in terms.top(top) if s]})
+    data = {"components": list(cited.component_names), "index": index,
+            "sentences": sentences}
+    answer, cursor, parts = cited.answer_, 0, []
+    for k, segment in enumerate(cited.answer_segmentation_.segments):
+        parts.append(html.escape(answer[cursor:segment.start]))
+        parts.append(f'<span class="a" data-k="{k}">{html.escape(segment.text)}</span>')
+        cursor = segment.end
+    parts.append(html.escape(answer[cursor:]))
+    queries = max((e.n_queries_ for e in explainers), default=0)
+    about = cited.spans()[0].describe() if len(cited.answer_segmentation_) else {}
+    facts = [f"{cited.n_components} parts of the context",
+             f"{len(sentences)} answer sentences",
+             f"{queries} model queries, shared by every sentence"]
+    zeros = np.zeros(cited.n_components)
+    body = [
+        f"<h1>{html.escape(title or 'Which sources support each sentence of the answer')}"
+        "</h1>",
+        f'<p class="meta" id="facts">{html.escape(" · ".join(facts))}</p>',
+        '<p class="meta">' + "<br>".join(
+            f"{label}: {html.escape(str(about[key]))}"
+            for key, label in (("model", "Model"), ("prompt", "Prompt")) if key in about)
+        + "</p>",
+        "<h2>Answer</h2>",
+        '<p class="meta">Click a sentence: the context below is shaded by what each part '
+        "adds to that sentence's log-probability (its Shapley value; red raises it, blue "
+        "lowers it), and its strongest sources and source pairs are listed.</p>",
+        f'<div class="text" id="answer">{"".join(parts)}</div>',
+        "<h2>Context</h2>",
+        _components_html(cited, cited.component_names, zeros),
+        '<div id="details"></div>',
+    ]
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title or 'spexlearn citations')}</title>"
+        f"<style>{_STYLE}{_CITE_STYLE}</style></head><body>\n" + "\n".join(body)
+        + '\n<script type="application/json" id="data">'
+        + json.dumps(data).replace("</", "<\\/") + "</script>\n"
+        + f"<script>{_CITE_SCRIPT}</script>\n</body></html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

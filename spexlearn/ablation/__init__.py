@@ -11,8 +11,8 @@ from .data import DataAblation
 from .heads import HeadAblation
 from .image import ImageAblation
 from .tabular import TabularAblation
-from .text import RecordMismatchError, TextAblation
+from .text import AnswerAblation, RecordMismatchError, SpanAblation, TextAblation
 
-__all__ = ["Ablation", "ClassifierAblation", "DataAblation", "HeadAblation", "ImageAblation",
-           "MaskCache", "RecordMismatchError", "TabularAblation", "TextAblation",
-           "ValueFunctionError"]
+__all__ = ["Ablation", "AnswerAblation", "ClassifierAblation", "DataAblation",
+           "HeadAblation", "ImageAblation", "MaskCache", "RecordMismatchError",
+           "SpanAblation", "TabularAblation", "TextAblation", "ValueFunctionError"]

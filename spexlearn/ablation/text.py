@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .._renamed import refuses_renamed
 from ..lm import model_key
+from ..masks import row_keys
 from ..segment import UNITS, Segmentation
 from ._base import Ablation
 
-__all__ = ["RecordMismatchError", "TextAblation"]
+__all__ = ["OUTPUTS", "AnswerAblation", "RecordMismatchError", "SpanAblation", "TextAblation"]
 
 MASKINGS = ("remove", "token")
 # ``mask`` names a 0/1 vector everywhere else (``prompt(mask)``): the strategy is ``masking``.
@@ -284,3 +287,188 @@ def _check_settings(unit: str, template: str, masking: str) -> None:
         )
     if masking not in MASKINGS:
         raise ValueError(f"masking={masking!r} is unknown; choose one of {MASKINGS}.")
+
+
+OUTPUTS = ("log_prob", "logit_prob")
+
+
+class AnswerAblation:
+    """Which parts of a context drive each span of a generated answer, from shared queries.
+
+    The model answers the prompt built from the full text (or ``answer`` is given); every
+    span of that answer then has its own value function, :class:`SpanAblation`: the
+    log-probability of the span's tokens, given the ablated prompt and the answer's
+    tokens before the span. All spans read one forward pass per mask (the per-token
+    log-probabilities of the whole answer), so explaining every sentence of an answer
+    with the same masks costs the queries of one. This is the question ContextCite [1]_
+    answers with a linear surrogate; here each span gets the interactions too.
+
+    Parameters
+    ----------
+    lm : LanguageModel or None
+        None: the embedded SmolLM2-135M-Instruct.
+    text : str
+        The context whose components are ablated.
+    unit : {"word", "sentence", "paragraph"}, default="sentence"
+    template : str, default="{text}"
+        The user message around the context, e.g.
+        ``"Context: {text}\\nQuestion: Where was Nils born?"``.
+    answer : str or None, default=None
+        The answer to attribute; None: the model's own greedy answer to the full prompt.
+    output : {"log_prob", "logit_prob"}, default="log_prob"
+        A span's value: its log-probability, or ContextCite's logit of its probability
+        (``log p - log(1 - p)``).
+    masking, placeholder, max_new_tokens
+        As for :class:`TextAblation` (``max_new_tokens`` defaults to 96 here).
+    cache : str, Path or None
+        A folder: each span's values go to their own file in it.
+    batch_size, progress
+        See :class:`~spexlearn.ablation.Ablation`.
+
+    Attributes
+    ----------
+    answer_ : str
+        The attributed answer.
+    answer_segmentation_ : Segmentation
+        Its sentences and their character spans.
+    component_names : list of str
+        The context's components.
+
+    Examples
+    --------
+    >>> from spexlearn.ablation import AnswerAblation
+    >>> cited = AnswerAblation(text="Nils was born in Bergen. He liked fish.",
+    ...                        template="{text}\\nWhere was Nils born?")  # doctest: +SKIP
+    >>> [span.describe()["value"] for span in cited.spans()]  # doctest: +SKIP
+    ["log p('Nils was born in Bergen.' | context)"]
+
+    References
+    ----------
+    .. [1] Cohen-Wang et al., "ContextCite: Attributing Model Generation to Context",
+       NeurIPS 2024.
+    """
+
+    def __init__(self, lm=None, text="", *, unit="sentence", template="{text}", answer=None,
+                 output="log_prob", masking="remove", placeholder=_PLACEHOLDER,
+                 max_new_tokens=96, cache=None, batch_size=32, progress=True):
+        if output not in OUTPUTS:
+            raise ValueError(f"output={output!r} is unknown; choose one of {OUTPUTS}.")
+        if answer is not None and (not isinstance(answer, str) or not answer.strip()):
+            raise ValueError("answer must be None (the model's own answer) or a non-empty "
+                             f"string, got {answer!r}.")
+        self._text = TextAblation(lm, text, unit=unit, template=template, target=answer,
+                                  masking=masking, placeholder=placeholder,
+                                  max_new_tokens=max_new_tokens, progress=False)
+        self.lm = self._text.lm
+        self.output = output
+        self.cache = cache
+        self.batch_size = batch_size
+        self.progress = progress
+        self.component_names = self._text.component_names
+        self.segmentation = self._text.segmentation
+        self._answer_ids = list(self._text._targets[0])
+        self.answer_ = self.lm.decode(self._answer_ids)
+        self.answer_segmentation_ = Segmentation.of(self.answer_, "sentence")
+        # Each answer token's character span in answer_ (from the decoded prefixes, so
+        # that a span's characters map to the very tokens that were scored).
+        ends = [len(self.lm.decode(self._answer_ids[: k + 1]))
+                for k in range(len(self._answer_ids))]
+        self._token_spans = list(zip([0, *ends[:-1]], ends))
+        self._per_token: dict[bytes, np.ndarray] = {}
+
+    @property
+    def n_components(self) -> int:
+        return len(self.component_names)
+
+    @property
+    def n_queried_(self) -> int:
+        """Masks the model has scored (each once, for every span)."""
+        return len(self._per_token)
+
+    def __repr__(self) -> str:
+        return (f"AnswerAblation(n_components={self.n_components}, "
+                f"answer={self.answer_[:40]!r}{'...' if len(self.answer_) > 40 else ''}, "
+                f"output={self.output!r}, cache={self.cache!r})")
+
+    def spans(self) -> list[SpanAblation]:
+        """One value function per sentence of the answer, in order."""
+        return [self.span(i) for i in range(len(self.answer_segmentation_))]
+
+    def span(self, which) -> SpanAblation:
+        """The value function of one span of the answer: a sentence's index, or a
+        character range ``(start, end)`` of ``answer_``."""
+        if isinstance(which, (int, np.integer)):
+            count = len(self.answer_segmentation_)
+            if not 0 <= which < count:
+                raise IndexError(f"the answer has {count} sentences; span {which} is not "
+                                 "one of them.")
+            segment = self.answer_segmentation_.segments[int(which)]
+            start, end = segment.start, segment.end
+        else:
+            start, end = (int(x) for x in which)
+            if not 0 <= start < end <= len(self.answer_):
+                raise ValueError(f"the span {which!r} is not a non-empty character range "
+                                 f"of the answer (0 to {len(self.answer_)}).")
+        tokens = [k for k, (a, b) in enumerate(self._token_spans) if a < end and b > start]
+        if not tokens:
+            raise ValueError(f"the span {which!r} covers no token of the answer.")
+        return SpanAblation(self, (tokens[0], tokens[-1] + 1), self.answer_[start:end])
+
+    # ------------------------------------------------------------ shared
+    def _token_values(self, masks: np.ndarray) -> np.ndarray:
+        """Per mask, the answer tokens' log-probabilities: computed once for every span."""
+        keys = [bytes(k) for k in row_keys(masks)]
+        missing = [i for i, key in enumerate(keys) if key not in self._per_token]
+        if missing:
+            text = self._text
+            prompts = [text._prompt_ids(masks[i]) for i in missing]
+            shared = text._prefix_length
+            if all(p[:shared] == prompts[0][:shared] and len(p) > shared for p in prompts):
+                rows = self.lm.token_logprobs(prompts, self._answer_ids, prefix_length=shared)
+            else:
+                rows = self.lm.token_logprobs(prompts, self._answer_ids)
+            for i, row in zip(missing, rows):
+                self._per_token[keys[i]] = np.asarray(row, dtype=np.float64)
+        return np.array([self._per_token[key] for key in keys])
+
+
+class SpanAblation(Ablation):
+    """The value of one span of an :class:`AnswerAblation`'s answer under ablation of the
+    context (made by :meth:`AnswerAblation.span`; its queries are shared with the other
+    spans of the same answer)."""
+
+    def __init__(self, parent: AnswerAblation, tokens: tuple[int, int], text: str):
+        cache = parent.cache
+        super().__init__(cache=None, batch_size=parent.batch_size, progress=parent.progress)
+        self.parent = parent
+        self.tokens = tokens
+        self.text = text
+        self.component_names = parent.component_names
+        self.segmentation = parent.segmentation
+        if cache is not None:
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            self.cache = Path(cache) / f"{self.fingerprint()}.cache"
+
+    def _repr_settings(self) -> dict[str, object]:
+        return {"span": self.text, "output": self.parent.output}
+
+    def describe(self) -> dict[str, str]:
+        what = "log p" if self.parent.output == "log_prob" else "logit p"
+        return {"model": str(self.parent.lm.name),
+                "value": f"{what}({self.text!r} | context)",
+                "prompt": self.parent._text.template}
+
+    def _fingerprint(self) -> dict:
+        return {"kind": "answer span", "context": self.parent._text._fingerprint(),
+                "tokens": list(self.tokens), "output": self.parent.output}
+
+    def _sort_key(self, masks: np.ndarray) -> np.ndarray:
+        return self.parent._text._sort_key(masks)
+
+    def _evaluate(self, masks: np.ndarray) -> np.ndarray:
+        start, end = self.tokens
+        log_p = self.parent._token_values(masks)[:, start:end].sum(axis=1)
+        if self.parent.output == "log_prob":
+            return log_p
+        # log p - log(1 - p), with 1 - p kept from rounding to 0 for p near 1.
+        return log_p - np.log(np.maximum(-np.expm1(log_p), 1e-300))

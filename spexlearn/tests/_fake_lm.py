@@ -75,3 +75,27 @@ def tiny_llama():
                                       num_key_value_heads=2, max_position_embeddings=64)
     torch.manual_seed(0)
     return transformers.LlamaForCausalLM(config).eval()
+
+
+class AnswerLM(WordLM):
+    """Whitespace tokens and per-token answer log-probabilities with known interactions:
+    ``Nils`` -1.5 unless the prompt holds "Nils"; ``Bergen.`` -4 + [Bergen] + [brother]
+    + 2 [Bergen][brother]; every other token -0.5. ``n_scored`` counts prompts scored."""
+
+    def decode(self, ids):
+        words = {i: w for w, i in self.vocab.items()}
+        return " ".join(words[i] for i in ids)
+
+    def token_logprobs(self, prompts, target, *, prefix_length=0):
+        words = {i: w for w, i in self.vocab.items()}
+        out = np.full((len(prompts), len(target)), -0.5)
+        for r, prompt in enumerate(prompts):
+            seen = {words[i] for i in prompt}
+            bergen, brother = "Bergen." in seen, "brother" in seen
+            for k, token in enumerate(target):
+                if words[token] == "Nils":
+                    out[r, k] = -0.5 - 1.5 * ("Nils" not in seen and "Nils." not in seen)
+                elif words[token] == "Bergen.":
+                    out[r, k] = -4 + bergen + brother + 2 * bergen * brother
+        self.n_scored += len(prompts)
+        return out
