@@ -403,9 +403,9 @@ class CausalLM(Protocol):
     :class:`LanguageModel` is the implementation; a stand-in (another backend, a test
     double) needs only what the value functions it serves call: ``TextAblation`` uses
     ``name``, ``encode``, ``prompt_ids``, ``generate``, ``check_length`` and
-    ``logprobs``; ``HeadAblation`` also ``forward_logits``, ``head_layout`` and
-    ``scaled_heads``. (Cache keys also read ``model`` and ``tokenizer``, see
-    :func:`model_key`.)
+    ``logprobs``; ``AnswerAblation`` also ``token_logprobs`` and ``decode``;
+    ``HeadAblation`` also ``forward_logits``, ``head_layout`` and ``scaled_heads``.
+    (Cache keys also read ``model`` and ``tokenizer``, see :func:`model_key`.)
     """
 
     name: str
@@ -425,6 +425,13 @@ class CausalLM(Protocol):
 
     def logprobs(self, prompts, targets, *, prefix_length: int = 0) -> np.ndarray:
         """``log p(target | prompt)`` for every prompt and target."""
+
+    def token_logprobs(self, prompts, target, *, prefix_length: int = 0) -> np.ndarray:
+        """``log p`` of each token of ``target`` after every prompt (and the target's
+        tokens before it)."""
+
+    def decode(self, ids) -> str:
+        """The text of token ids."""
 
     def forward_logits(self, seqs, cache, keep: int):
         """Logits of the last ``keep`` positions of a batch of token sequences."""

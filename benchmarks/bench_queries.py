@@ -1,0 +1,294 @@
+"""Query speed: TextAblation against the loops a user would otherwise run, on the same masks.
+
+Every method scores ``log p(target | prompt)`` of the embedded SmolLM2-135M-Instruct for
+the same uniformly random masks, in one run on this machine (so the ratios, not the
+seconds, are the result):
+
+- ``naive``: one full prompt at a time through the transformers model (all logits), as a
+  first script would do it;
+- ``contextcite``: ContextCite's own ablation loop (``context_cite.utils``, batch size 1,
+  its default), fed the same prompts;
+- ``previous``: ``TextAblation`` of an earlier checkout (``--previous PATH``, run in a
+  subprocess): length-sorted batches after the template prefix's cache;
+- ``spexlearn``: today's ``TextAblation``: masks in lexicographic order, each batch planned
+  as a prefix tree whose shared stretches are computed once;
+- ``llama.cpp``: llama-cpp-python on the same GGUF file, with its own prefix reuse (the
+  key-value cache is kept up to the longest prefix shared with the previous prompt).
+  Its weights stay 4-bit quantized, so its values differ from the float32 model's.
+
+Two tasks: a 30-word review (words ablated) and a 14-sentence RAG context (sentences).
+Values must equal the naive loop's to 1e-4 (llama.cpp: reported, not required).
+
+Run (the extra packages: see ``benchmarks/speed_requirements.txt``)::
+
+    python benchmarks/bench_queries.py --previous /tmp/previous-checkout
+
+Writes ``benchmarks/results/bench_queries.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REVIEW = (
+    "I expected a dull sequel, but honestly the film surprised me: the cast is charming, "
+    "the jokes land, and although the middle drags a little, the ending is wonderful."
+)
+RAG = " ".join([
+    "The Harbor Museum opened in 1921 on the east pier.",
+    "Its founder, Ada Lindqvist, was a ship captain from Bergen.",
+    "The museum's first exhibit was a whaling boat she had restored.",
+    "In 1954 a fire destroyed the museum's west wing.",
+    "The west wing was rebuilt in brick two years later.",
+    "Today the museum holds over four thousand objects.",
+    "Its most visited room shows maps of the northern sea routes.",
+    "Entry is free on the first Sunday of every month.",
+    "The café on the ground floor serves fish soup and rye bread.",
+    "Ada Lindqvist's brother, Nils, designed the museum's lighthouse tower.",
+    "Nils Lindqvist was born in the town of Ålesund.",
+    "The tower's lamp can be seen twenty miles out at sea.",
+    "School groups visit the museum every weekday morning.",
+    "A new wing for modern ships is planned for 2030.",
+])
+TASKS = {
+    "review-30-words": dict(
+        text=REVIEW, unit="word", target="positive",
+        template="Review: {text}\nIs this review positive or negative? Answer with one word."),
+    "rag-14-sentences": dict(
+        text=RAG, unit="sentence", target="Nils Lindqvist was born in Ålesund.",
+        template="Context: {text}\nQuestion: In which town was the man who designed the "
+                 "museum's tower born?"),
+}
+TOLERANCE = 1e-4
+
+
+def ablation(lm, task: dict):
+    from spexlearn.ablation import TextAblation
+
+    return TextAblation(lm, task["text"], unit=task["unit"], template=task["template"],
+                        target=task["target"], progress=False)
+
+
+def naive_values(lm, value, masks) -> np.ndarray:
+    import torch
+
+    target = value._targets[0]
+    out = []
+    with torch.inference_mode():
+        for mask in masks:
+            ids = lm.prompt_ids(value.prompt(mask))
+            logits = lm.model(torch.tensor([ids + target])).logits[0]
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
+            out.append(sum(log_probs[len(ids) - 1 + i, t].item()
+                           for i, t in enumerate(target)))
+    return np.array(out)
+
+
+def contextcite_values(lm, value, masks) -> np.ndarray:
+    """ContextCite's loop (its dataset layout, collator, batch size 1 and per-token
+    logit-probabilities), turned into the same log-probability."""
+    import torch
+    _offline_nltk()
+    from context_cite.utils import _get_response_logit_probs
+    from datasets import Dataset
+
+    response = value._targets[0]
+    data = {"input_ids": [], "attention_mask": [], "labels": []}
+    for mask in masks:
+        prompt = lm.prompt_ids(value.prompt(mask))
+        data["input_ids"].append(prompt + response)
+        data["attention_mask"].append([1] * (len(prompt) + len(response)))
+        data["labels"].append([-100] * len(prompt) + response)
+    logit_probs = _get_response_logit_probs(Dataset.from_dict(data), lm.model, lm.tokenizer,
+                                            len(response), 1)
+    return torch.nn.functional.logsigmoid(torch.tensor(logit_probs)).sum(1).numpy()
+
+
+_PREVIOUS = """
+import sys, json, time, numpy as np
+from spexlearn.ablation import TextAblation
+from spexlearn.lm import load_default_lm
+task, masks = json.loads(sys.argv[1]), np.load(sys.argv[2])
+lm = load_default_lm()
+make = lambda: TextAblation(lm, task["text"], unit=task["unit"], template=task["template"],
+                            target=task["target"], progress=False)
+make()(masks[:4])
+value = make()
+start = time.perf_counter()
+values = value(masks)
+seconds = time.perf_counter() - start
+np.save(sys.argv[3], values)
+print(seconds)
+"""
+
+
+def previous_values(checkout: str, task: dict, masks) -> tuple[np.ndarray, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        np.save(f"{folder}/masks.npy", masks)
+        env = dict(os.environ, PYTHONPATH=checkout)
+        out = subprocess.run([sys.executable, "-c", _PREVIOUS, json.dumps(task),
+                              f"{folder}/masks.npy", f"{folder}/values.npy"],
+                             env=env, capture_output=True, text=True, check=True)
+        return np.load(f"{folder}/values.npy"), float(out.stdout.strip().splitlines()[-1])
+
+
+def llama_cpp_values(lm, value, masks, threads: int) -> np.ndarray:
+    from llama_cpp import Llama
+
+    from spexlearn.lm import default_gguf_path
+
+    model = Llama(model_path=str(default_gguf_path()), n_ctx=1024, logits_all=True,
+                  n_threads=threads, n_batch=512, verbose=False)
+    target = value._targets[0]
+    out, previous = [], []
+    for mask in masks:
+        ids = lm.prompt_ids(value.prompt(mask)) + target
+        shared = 0
+        while shared < min(len(ids), len(previous)) - 1 and ids[shared] == previous[shared]:
+            shared += 1
+        model.n_tokens = shared  # eval() drops the cache after it and feeds the rest
+        model.eval(ids[shared:])
+        logits = np.asarray(model.scores[len(ids) - len(target) - 1:len(ids) - 1],
+                            dtype=np.float64)
+        log_probs = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        out.append(float(log_probs[np.arange(len(target)), target].sum()))
+        previous = ids
+    return np.array(out)
+
+
+METHODS = ("naive", "contextcite", "previous", "spexlearn", "llama.cpp")
+
+
+def _timed(function, *args):
+    start = time.perf_counter()
+    values = function(*args)
+    return values, time.perf_counter() - start
+
+
+def measure(lm, task: dict, n_masks: int, previous: str | None) -> dict:
+    """Every method on the same masks of one task."""
+    import torch
+
+    value = ablation(lm, task)
+    rng = np.random.default_rng(0)
+    masks = np.unique(rng.integers(0, 2, size=(n_masks, value.n_components)), axis=0)
+    value(masks[:4])  # warm-up: the first passes allocate
+    row: dict = {"n": value.n_components, "masks": len(masks)}
+    timed = {"naive": _timed(naive_values, lm, value, masks)}
+    before = lm.tokens_computed_
+    timed["spexlearn"] = _timed(ablation(lm, task), masks)
+    fed = lm.tokens_computed_ - before
+    try:
+        timed["contextcite"] = _timed(contextcite_values, lm, value, masks)
+    except ImportError as exc:
+        row["contextcite"] = f"not installed ({exc})"
+    if previous:
+        timed["previous"] = previous_values(previous, task, masks)
+    try:
+        # In lexicographic order too, for its prefix reuse.
+        order = np.lexsort(masks.T[::-1])
+        sorted_values, seconds = _timed(llama_cpp_values, lm, value, masks[order],
+                                        torch.get_num_threads())
+        values = np.empty(len(masks))
+        values[order] = sorted_values
+        timed["llama.cpp"] = (values, seconds)
+    except ImportError as exc:
+        row["llama.cpp"] = f"not installed ({exc})"
+    reference, naive_seconds = timed["naive"]
+    for method, (values, seconds) in timed.items():
+        row[method] = {
+            "seconds": round(seconds, 2),
+            "masks_per_s": round(len(masks) / seconds, 2),
+            "speedup_vs_naive": round(naive_seconds / seconds, 2),
+            "max_abs_difference": float(np.abs(values - reference).max()),
+        }
+    for method in ("contextcite", "previous", "llama.cpp"):
+        if method in timed:
+            row[f"spexlearn_vs_{method}"] = round(timed[method][1] / timed["spexlearn"][1], 2)
+    naive_tokens = sum(len(lm.prompt_ids(value.prompt(m))) + len(value._targets[0])
+                       for m in masks)
+    row["tokens_fed"] = {"naive": naive_tokens, "spexlearn": fed}
+    return row
+
+
+def under_load(lm, task: dict, n_masks: int) -> dict:
+    """TextAblation's speed with one busy process beside it: on torch's default thread
+    count, and on the count it measures fastest (``spexlearn._threads``)."""
+    from spexlearn._threads import ThreadChoice
+
+    value = ablation(lm, task)
+    masks = np.unique(np.random.default_rng(1).integers(0, 2, size=(n_masks, value.n_components)),
+                      axis=0)
+    most = ThreadChoice(os.cpu_count() or 1).candidates[-1]
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)
+        speeds = {}
+        for label in ("default threads", "measured threads", "default threads "):
+            fixed = ThreadChoice(most)
+            fixed.candidates = [most]
+            lm._thread_choice = fixed if label.startswith("default") else ThreadChoice(most)
+            _, seconds = _timed(ablation(lm, task), masks)
+            speeds.setdefault(label.strip(), []).append(round(len(masks) / seconds, 2))
+    finally:
+        busy.kill()
+        lm._thread_choice = None
+    return {"masks": len(masks), "masks_per_s": speeds}
+
+
+def _offline_nltk() -> None:
+    """context_cite asks NLTK to download data when imported: nothing here may reach the
+    network, so the download is a no-op (its sentence splitter is not used)."""
+    import nltk
+
+    nltk.download = lambda *args, **kwargs: False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--masks", type=int, default=128)
+    parser.add_argument("--previous", help="a checkout of an earlier spexlearn")
+    parser.add_argument("--output", default="benchmarks/results/bench_queries.json")
+    args = parser.parse_args()
+
+    import torch
+
+    from spexlearn.lm import load_default_lm
+
+    lm = load_default_lm()
+    results = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+               "masks": args.masks, "tasks": {}}
+    for name, task in TASKS.items():
+        row = measure(lm, task, args.masks, args.previous)
+        results["tasks"][name] = row
+        print(f"\n{name} (n={row['n']}, {row['masks']} masks; tokens fed: naive "
+              f"{row['tokens_fed']['naive']}, spexlearn {row['tokens_fed']['spexlearn']})")
+        for method in METHODS:
+            entry = row.get(method)
+            if isinstance(entry, dict):
+                print(f"  {method:12s} {entry['masks_per_s']:7.2f} masks/s "
+                      f"{entry['speedup_vs_naive']:6.2f}x naive   "
+                      f"max |diff| {entry['max_abs_difference']:.1e}")
+            elif entry:
+                print(f"  {method:12s} {entry}")
+        ok = row["spexlearn"]["max_abs_difference"] <= TOLERANCE
+        print(f"  spexlearn values equal the naive loop's to {TOLERANCE}: {ok}")
+    # Three times the masks: the smaller thread counts are first tried after 4 batches.
+    load = under_load(lm, TASKS["review-30-words"], 3 * args.masks)
+    results["one_busy_process"] = load
+    print(f"\nreview-30-words beside one busy process: {load['masks_per_s']}")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
