@@ -157,8 +157,10 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
     it, never paler than a visible tint, and a legend gives the scale);
     clicking a component lists its strongest interactions. Below: the table of the
     strongest interactions, and the bar chart, network and (given ``curves``)
-    faithfulness-versus-budget plots as embedded images. Nothing is loaded from outside
-    the file.
+    faithfulness-versus-budget plots as embedded images; for an
+    :class:`~spexlearn.ablation.ImageAblation`, first the image with its patches shaded
+    and the strongest interacting pairs joined (:func:`spexlearn.plot.plot_image`).
+    Nothing is loaded from outside the file.
 
     Parameters
     ----------
@@ -219,7 +221,7 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
         _table_html(interactions, top),
     ]
     if plots:
-        body.append(_plots_html(interactions, curves, top))
+        body.append(_plots_html(interactions, curves, top, explainer, value_function))
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title or 'spexlearn explanation')}</title>"
@@ -450,11 +452,17 @@ def _table_html(interactions, top: int) -> str:
     return "\n".join(rows)
 
 
-def _plots_html(interactions, curves, top: int) -> str:
+def _plots_html(interactions, curves, top: int, explainer=None, value_function=None) -> str:
     from . import plot
+    from .ablation import ImageAblation
 
     figures = [("Top interactions", plot.plot_bar(interactions, k=min(top, 12))),
                ("Interaction network", plot.plot_network(interactions, k=top))]
+    if isinstance(value_function, ImageAblation) and explainer is not None:
+        # The picture itself first: each patch shaded, the strongest pairs joined.
+        figures.insert(0, ("The image, patches shaded by effect and the strongest pairs "
+                           "joined", plot.plot_image(explainer, value_function,
+                                                     k=min(top, 5))))
     if curves:
         figures.append(("Faithfulness against budget", plot.plot_faithfulness(curves)))
     images = [f'<h2>{name}</h2><img alt="{name}" src="data:image/png;base64,{_png(ax)}">'

@@ -69,3 +69,20 @@ def test_the_cache_key_tells_scorers_apart():
     keys = {ImageAblation(scorer, image, grid=(2, 2), progress=False).fingerprint()
             for scorer in (lambda x: x.sum(axis=(1, 2)), lambda x: 2 * x.sum(axis=(1, 2)))}
     assert len(keys) == 2  # both are "<lambda>" by name
+
+
+def test_the_report_of_an_image_shows_the_picture_first(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("networkx")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from spexlearn.report import write_report
+
+    value = ImageAblation(_scorer, np.ones((8, 8)), grid=(2, 2), baseline=0.0,
+                          progress=False)
+    explainer = ProxySPEXExplainer(value, budget=16, random_state=0).fit()
+    page = write_report(tmp_path / "r.html", explainer, value).read_text(encoding="utf-8")
+    images = page.split('<img alt="')[1:]
+    assert len(images) == 3 and images[0].startswith("The image, patches shaded")
+    assert 'data-i="3"' in page  # the patches are listed (and clickable) as components
