@@ -17,8 +17,8 @@ from sklearn.utils import TransformerTags, check_random_state
 
 # scikit-learn's own declarative parameter checks (what its estimators and
 # imbalanced-learn use); written by hand, every path would need its own copy.
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 from threadpoolctl import threadpool_limits
 
 from ._stages import (
@@ -67,6 +67,11 @@ _SHARED_DOCS = {
     "[[components]]": """components : int, list of str or None, default=None
     The number of components or their names. None: taken from the value function
     (``component_names`` / ``n_components``) or from the masks.""",
+    "[[fit_cache]]": """fit_cache : str, Path, joblib.Memory or None, default=None
+    A folder that keeps fitted surrogates (through ``joblib.Memory``, as scikit-learn's
+    ``Pipeline(memory=...)``): a fit on the same masks, values and settings (a rerun
+    whose values come from a value function's cache) loads the fitted spectrum instead
+    of fitting it again. Files there are unpickled: use a folder only you write to.""",
     "[[verbose]]": """verbose : int, default=0
     Above 0, report each stage of the fit on stderr.""",
     "[[surrogate attributes]]": """spectrum_ : SparseSpectrum
@@ -130,6 +135,18 @@ class SpectrumFit:
     blend_weight: float = 1.0
     proxy: object = None
     attributes: dict = field(default_factory=dict)
+
+
+# Settings that never change a fitted spectrum (left out of the fit cache's key).
+_NOT_IN_FIT = ("value_function", "fit_cache", "n_threads", "verbose")
+
+
+def fit_spectrum_of(kind: type, settings: dict, X: np.ndarray, y: np.ndarray,
+                    state: tuple) -> SpectrumFit:
+    """``kind(**settings)._fit_spectrum`` from a random state: what ``fit_cache`` keeps."""
+    rng = np.random.RandomState()
+    rng.set_state(state)
+    return kind(**settings)._fit_spectrum(X, y, rng)
 
 
 class QueryingMixin:
@@ -216,6 +233,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         "index": [StrOptions(set(INDICES))],
         "random_state": ["random_state"],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "fit_cache": [None, str, os.PathLike, HasMethods(["cache"])],
         "verbose": ["verbose"],
     }
 
@@ -248,7 +266,7 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         # the cores are shared (its workers spin); n_threads opts into more threads.
         scale = _power_of_two_scale(y)
         with threadpool_limits(limits=self.n_threads or 1, user_api="blas"):
-            found = self._fit_spectrum(X, y / scale, rng)
+            found = self._fitted_spectrum(X, y / scale, rng)
         # Every fitted attribute is assigned here, from what the fit returned.
         self.spectrum_ = found.spectrum.with_coef(found.spectrum.coef * scale)
         self.proxy_ = found.proxy
@@ -263,6 +281,17 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
         self.interactions_ = self.interactions()
         self._warn_if_untrusted(X.shape[0])
         return self
+
+    def _fitted_spectrum(self, X: np.ndarray, y: np.ndarray, rng) -> SpectrumFit:
+        """``_fit_spectrum``, through ``fit_cache`` when one is set: keyed by the class,
+        the settings that shape a fit, the samples and the random state's position."""
+        cache = self.fit_cache
+        memory = check_memory(os.fspath(cache) if isinstance(cache, os.PathLike) else cache)
+        if memory.location is None:
+            return self._fit_spectrum(X, y, rng)
+        settings = {name: value for name, value in self.get_params(deep=False).items()
+                    if name not in _NOT_IN_FIT}
+        return memory.cache(fit_spectrum_of)(type(self), settings, X, y, rng.get_state())
 
     def __repr__(self, N_CHAR_MAX=700):
         text = super().__repr__(N_CHAR_MAX=N_CHAR_MAX)

@@ -714,8 +714,11 @@ def _run_explainer(value, args: argparse.Namespace) -> dict:
         _progress(args, f"budget {args.budget} > the {budget} possible masks: querying all")
     kind = SPEXExplainer if args.method == "spex" else ProxySPEXExplainer
     queries = _Queries(value, announce=lambda message: _progress(args, message))
+    # With --cache, fitted surrogates are kept too: a rerun on cached values refits nothing.
+    fits = None if args.cache is None else args.cache / "fits"
     explainer = _fit(kind(queries, components=value.component_names, budget=budget,
-                          max_order=args.max_order, random_state=args.seed), queries)
+                          max_order=args.max_order, random_state=args.seed,
+                          fit_cache=fits), queries)
     _progress(args, f"{explainer.n_queries_} queries; {len(explainer.interactions_)} terms")
     exact = _every_mask_queried(explainer, n)
     # ProxySPEX's draws start with both (no extra query); elsewhere they cost at most two.

@@ -87,6 +87,7 @@ class ProxySPEXExplainer(BaseExplainer):
     random_state : int, RandomState instance or None, default=None
     n_threads : int or None, default=None
         Threads for the default LightGBM proxy and for BLAS (None: 1).
+    [[fit_cache]]
     [[verbose]]
 
     Attributes
@@ -145,6 +146,7 @@ class ProxySPEXExplainer(BaseExplainer):
         index="mobius",
         random_state=None,
         n_threads=None,
+        fit_cache=None,
         verbose=0,
     ):
         self.value_function = value_function
@@ -159,6 +161,7 @@ class ProxySPEXExplainer(BaseExplainer):
         self.index = index
         self.random_state = random_state
         self.n_threads = n_threads
+        self.fit_cache = fit_cache
         self.verbose = verbose
 
     _parameter_constraints: ClassVar[dict] = {

@@ -105,6 +105,7 @@ class SPEXExplainer(BaseExplainer):
         ``fit`` agree.
     n_threads : int or None, default=None
         BLAS threads for the refit (None: 1).
+    [[fit_cache]]
     [[verbose]]
 
     Attributes
@@ -168,6 +169,7 @@ class SPEXExplainer(BaseExplainer):
         index="mobius",
         random_state=None,
         n_threads=None,
+        fit_cache=None,
         verbose=0,
     ):
         self.value_function = value_function
@@ -180,6 +182,7 @@ class SPEXExplainer(BaseExplainer):
         self.index = index
         self.random_state = random_state
         self.n_threads = n_threads
+        self.fit_cache = fit_cache
         self.verbose = verbose
 
     _parameter_constraints: ClassVar[dict] = {

@@ -12,9 +12,9 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py")) if EXAMPLES.is_dir() else []
-QUICK_BUDGET = {"data_attribution.py": "120", "explain_classifier.py": "64", "grid_search_proxy.py": "400",
-                "explain_tabular.py": "200", "explain_image.py": "300",
-                "compare_explainers.py": "400"}
+QUICK_BUDGET = {"data_attribution.py": "120", "explain_classifier.py": "64",
+                "grid_search_proxy.py": "400", "explain_tabular.py": "200",
+                "explain_image.py": "300", "compare_explainers.py": "400"}
 LLM_BUDGET = "60"
 
 
