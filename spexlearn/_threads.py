@@ -14,14 +14,20 @@ from __future__ import annotations
 import contextlib
 import time
 
+import numpy as np
+
 __all__ = ["FIRST_LOOK", "RECHECK", "SLOWER", "ThreadChoice"]
 
 # A smaller count runs while the most threads are slower; every this many batches the
 # most threads are tried again (the load may have gone).
 RECHECK = 8
-# The most threads running this many times slower than their best so far: the machine
-# got busier, and the smaller counts are tried again.
-SLOWER = 1.3
+# The most threads running this many times slower than usual (the low quantile of their
+# recent batches): the machine got busier, and the smaller counts are tried again. A busy
+# process beside them made them 3x slower; batches of a quiet machine vary by ~20 %.
+SLOWER = 1.5
+# Usual speed: this quantile of the last _HISTORY batches' seconds per unit (the fastest
+# alone would be one lucky batch, and every later one would look slowed).
+_USUAL_QUANTILE, _HISTORY = 0.25, 16
 # The smaller counts are first tried after this many batches: a short run (a few
 # batches) never pays for a look at a count that a quiet machine runs at half speed.
 FIRST_LOOK = 4
@@ -33,10 +39,10 @@ class ThreadChoice:
     """The thread count for the next batch, learnt from the speed of the earlier ones.
 
     The most threads run the first ``FIRST_LOOK`` batches, then each other candidate
-    runs once. Then the most threads run while they stay
-    within ``SLOWER`` of their best speed; when they slow down, the smaller counts are
-    tried again and the fastest runs; while a smaller count runs, the most threads are
-    tried again every ``RECHECK`` batches.
+    runs once. Then the most threads run while they stay within ``SLOWER`` of their
+    usual speed; when they slow down, the smaller counts are tried again and the fastest
+    runs; while a smaller count runs, the most threads are tried again every ``RECHECK``
+    batches.
 
     Parameters
     ----------
@@ -47,7 +53,7 @@ class ThreadChoice:
     def __init__(self, most: int):
         self.candidates = sorted({1, max(most // 2, 1), max(most, 1)})
         self.recent: dict[int, float] = {}  # seconds per unit of work, smoothed
-        self.fastest: dict[int, float] = {}
+        self.history: dict[int, list[float]] = {}
         self.last_run: dict[int, int] = {}
         self.batches = 0
 
@@ -61,7 +67,7 @@ class ThreadChoice:
             return untried[-1]
         best = min(self.candidates, key=self.recent.__getitem__)
         if best == most:
-            if self.recent[most] > SLOWER * self.fastest[most]:
+            if self.recent[most] > SLOWER * self._usual(most):
                 stale = [c for c in self.candidates[:-1]
                          if self.batches - self.last_run[c] >= RECHECK]
                 if stale:
@@ -81,7 +87,10 @@ class ThreadChoice:
         old = self.recent.get(threads)
         self.recent[threads] = (speed if old is None
                                 else _SMOOTHING * speed + (1 - _SMOOTHING) * old)
-        self.fastest[threads] = min(speed, self.fastest.get(threads, speed))
+        self.history[threads] = [*self.history.get(threads, []), speed][-_HISTORY:]
+
+    def _usual(self, threads: int) -> float:
+        return float(np.quantile(self.history[threads], _USUAL_QUANTILE))
 
     @contextlib.contextmanager
     def running(self, units: float):

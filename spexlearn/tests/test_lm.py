@@ -333,3 +333,21 @@ def test_a_cited_answer_sentence_finds_its_two_sources_and_their_interaction(lm)
     queried = cited.n_queried_
     ProxySPEXExplainer(second, budget=128, max_order=2, random_state=0).fit()
     assert cited.n_queried_ == queried == 128
+
+
+def test_the_dequantized_copy_is_keyed_by_the_files_content(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from spexlearn.lm import _dequantized_copy
+
+    monkeypatch.setenv("SPEXLEARN_CACHE_DIR", str(tmp_path / "cache"))
+    first, again, other = (tmp_path / name for name in ("a", "b", "c"))
+    for folder, content in ((first, b"weights" * 1000), (again, b"weights" * 1000),
+                            (other, b"weight!" * 1000)):
+        folder.mkdir()
+        (folder / "m.gguf").write_bytes(content)
+    os.utime(again / "m.gguf", (time.time() - 3600,) * 2)  # installed at another time
+    # The same file in another place (a reinstall, another venv) finds the same copy.
+    assert _dequantized_copy(first, "m.gguf") == _dequantized_copy(again, "m.gguf")
+    assert _dequantized_copy(first, "m.gguf") != _dequantized_copy(other, "m.gguf")
