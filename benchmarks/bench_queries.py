@@ -43,22 +43,20 @@ REVIEW = (
     "I expected a dull sequel, but honestly the film surprised me: the cast is charming, "
     "the jokes land, and although the middle drags a little, the ending is wonderful."
 )
-RAG = " ".join([
-    "The Harbor Museum opened in 1921 on the east pier.",
-    "Its founder, Ada Lindqvist, was a ship captain from Bergen.",
-    "The museum's first exhibit was a whaling boat she had restored.",
-    "In 1954 a fire destroyed the museum's west wing.",
-    "The west wing was rebuilt in brick two years later.",
-    "Today the museum holds over four thousand objects.",
-    "Its most visited room shows maps of the northern sea routes.",
-    "Entry is free on the first Sunday of every month.",
-    "The café on the ground floor serves fish soup and rye bread.",
-    "Ada Lindqvist's brother, Nils, designed the museum's lighthouse tower.",
-    "Nils Lindqvist was born in the town of Ålesund.",
-    "The tower's lamp can be seen twenty miles out at sea.",
-    "School groups visit the museum every weekday morning.",
-    "A new wing for modern ships is planned for 2030.",
-])
+
+
+def _cite_example():
+    """examples/cite_answer.py: its 14-sentence RAG context is the second task."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "cite_answer.py"
+    spec = importlib.util.spec_from_file_location("cite_answer", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RAG = _cite_example().CONTEXT
 TASKS = {
     "review-30-words": dict(
         text=REVIEW, unit="word", target="positive",

@@ -5,7 +5,8 @@ the text rebuilt from the kept words (here the log-probability of "positive"), i
 batches. Point ``MODEL`` at your own fine-tuned classifier's local folder
 (``load_classifier`` never downloads, and never runs a folder's own code). So that this
 example runs offline, it builds a tiny *random* BERT classifier in a temporary folder:
-its explanation is exact (all 2^7 masks are queried) but says nothing about language.
+its explanation is exact (all 2^7 masks are queried) but says nothing about language
+(``spexlearn.datasets.make_random_classifier``).
 
 Run: python examples/explain_classifier.py   (a few seconds)
 """
@@ -15,6 +16,7 @@ import tempfile
 
 from spexlearn import ProxySPEXExplainer
 from spexlearn.ablation import ClassifierAblation
+from spexlearn.datasets import make_random_classifier
 from spexlearn.lm import load_classifier
 
 MODEL = os.environ.get("SPEXLEARN_CLASSIFIER")  # a local folder; None: a tiny random one
@@ -22,34 +24,10 @@ TEXT = "the plot was not bad at all"
 BUDGET = int(os.environ.get("SPEXLEARN_EXAMPLE_BUDGET", "128"))
 
 
-def tiny_random_classifier(folder: str) -> str:
-    """A 2-layer BERT with a word-level tokenizer over the example's words, saved."""
-    import tokenizers
-    import torch
-    import transformers
-
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(TEXT.split()))]
-    core = tokenizers.Tokenizer(tokenizers.models.WordLevel(
-        {w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    core.post_processor = tokenizers.processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
-    config = transformers.BertConfig(
-        vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=64, num_labels=2,
-        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
-    torch.manual_seed(0)
-    transformers.BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        model, tokenizer = load_classifier(MODEL or tiny_random_classifier(folder))
+        source = MODEL or make_random_classifier(folder, TEXT.split())
+        model, tokenizer = load_classifier(source)
         value = ClassifierAblation(model, tokenizer, TEXT, target="positive")
         explainer = ProxySPEXExplainer(value, budget=BUDGET, max_order=3,
                                        random_state=0).fit()

@@ -211,15 +211,8 @@ def _add_cite_arguments(p: argparse.ArgumentParser) -> None:
                         help="model queries, shared by every sentence (default: 256)")
     method.add_argument("--max-order", type=_whole_number(1, 3), default=3,
                         help="largest interaction order (default: 3)")
-    method.add_argument("--seed", type=_whole_number(0, 0, MAX_SEED), default=0,
-                        help=f"random seed, 0 to {MAX_SEED} (default: 0)")
-    method.add_argument("--model", type=Path,
-                        help="a local transformers model directory or .gguf file (default: "
-                        "the embedded SmolLM2-135M-Instruct)")
-    method.add_argument("--device", default="cpu",
-                        help="torch device: cpu, cuda, cuda:N or mps (default: cpu)")
-    method.add_argument("--cache", type=Path,
-                        help="directory keeping every model answer (one file per sentence)")
+    _add_model_arguments(method, cache="directory keeping every model answer (one file "
+                         "per sentence) and fitted surrogate")
     output = p.add_argument_group("output")
     output.add_argument("--top", type=_whole_number(1, 3), default=3,
                         help="sources and source pairs listed per sentence (default: 3)")
@@ -265,17 +258,9 @@ def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
     method.add_argument("--holdout", type=_whole_number(0, 100), default=100,
                         help="extra random masks to measure faithfulness R² on (default: 100; "
                         "0 skips; none when every mask is queried)")
-    method.add_argument("--seed", type=_whole_number(0, 0, MAX_SEED), default=0,
-                        help=f"random seed, 0 to {MAX_SEED} (default: 0)")
-    method.add_argument("--model", type=Path,
-                        help="a local transformers model directory or .gguf file (default: "
-                        "the embedded SmolLM2-135M-Instruct)")
-    method.add_argument("--device", default="cpu",
-                        help="torch device: cpu, cuda, cuda:N or mps (default: cpu)")
-    method.add_argument("--cache", type=Path,
-                        help="directory keeping every model answer; a rerun queries nothing "
-                        "twice, and one that finds every answer there does not load the "
-                        "model")
+    _add_model_arguments(method, cache="directory keeping every model answer and fitted "
+                         "surrogate; a rerun queries nothing twice, and one that finds every "
+                         "answer there does not load the model")
 
     output = p.add_argument_group("output")
     output.add_argument("--index", choices=INDICES, default="mobius",
@@ -289,6 +274,18 @@ def _add_explain_arguments(p: argparse.ArgumentParser) -> None:
     output.add_argument("--quiet", action="store_true",
                         help="no progress on stderr (nor the model's loading bars)")
     output.add_argument("--traceback", action="store_true", help="show tracebacks of errors")
+
+
+def _add_model_arguments(group, *, cache: str) -> None:
+    """--seed, --model, --device and --cache, the same for every command."""
+    group.add_argument("--seed", type=_whole_number(0, 0, MAX_SEED), default=0,
+                       help=f"random seed, 0 to {MAX_SEED} (default: 0)")
+    group.add_argument("--model", type=Path,
+                       help="a local transformers model directory or .gguf file (default: "
+                       "the embedded SmolLM2-135M-Instruct)")
+    group.add_argument("--device", default="cpu",
+                       help="torch device: cpu, cuda, cuda:N or mps (default: cpu)")
+    group.add_argument("--cache", type=Path, help=cache)
 
 
 def _renamed_option(old: str, new: str):

@@ -1,4 +1,5 @@
-"""Synthetic sparse Boolean functions with a known spectrum: the ground truth for tests."""
+"""Synthetic sparse Boolean functions with a known spectrum (the ground truth for tests),
+and a tiny random classifier to try the text value functions on without a download."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from sklearn.utils import check_random_state
 
 from .spectral import SparseSpectrum
 
-__all__ = ["SparseFunction", "make_sparse_function", "make_unanimity_function"]
+__all__ = ["SparseFunction", "make_random_classifier", "make_sparse_function",
+           "make_unanimity_function"]
 
 
 class SparseFunction:
@@ -192,3 +194,58 @@ def _distinct_subsets(n: int, count: int, max_order: int, rng) -> list[tuple[int
             seen.add(subset)
             subsets.append(subset)
     return subsets
+
+
+def make_random_classifier(folder, words, *, labels=("negative", "positive"),
+                           random_state=0):
+    """Save a tiny random BERT sequence classifier and its word-level tokenizer in
+    ``folder``: a Hugging Face classifier to try :class:`~spexlearn.ablation.ClassifierAblation`
+    on without a download (its scores mean nothing about language).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where ``save_pretrained`` writes the model and tokenizer (created if needed).
+    words : iterable of str
+        The vocabulary (any other word is ``[UNK]``).
+    labels : sequence of str, default=("negative", "positive")
+    random_state : int, default=0
+        The seed of the random weights.
+
+    Returns
+    -------
+    Path
+        ``folder``, for :func:`spexlearn.lm.load_classifier`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from spexlearn.lm import load_classifier
+    >>> folder = make_random_classifier(tempfile.mkdtemp(), "not bad at all".split())
+    >>> model, tokenizer = load_classifier(folder)  # doctest: +SKIP
+    """
+    from pathlib import Path
+
+    import tokenizers
+    import torch
+    import transformers
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(words))]
+    core = tokenizers.Tokenizer(tokenizers.models.WordLevel(
+        {w: i for i, w in enumerate(vocabulary)}, unk_token="[UNK]"))
+    core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    core.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+    config = transformers.BertConfig(
+        vocab_size=len(vocabulary), hidden_size=16, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
+        num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)})
+    torch.manual_seed(random_state)
+    folder = Path(folder)
+    transformers.BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

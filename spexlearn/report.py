@@ -222,13 +222,19 @@ def write_report(path, explainer, value_function=None, *, title: str | None = No
     ]
     if plots:
         body.append(_plots_html(interactions, curves, top, explainer, value_function))
+    return _write_page(path, title or "spexlearn explanation", _STYLE, body, data, _SCRIPT)
+
+
+def _write_page(path, title: str, style: str, body: list[str], data: dict,
+                script: str) -> Path:
+    """One self-contained HTML file: the body, its data as JSON, and the script."""
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title or 'spexlearn explanation')}</title>"
-        f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body)
+        f"<title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body)
         + '\n<script type="application/json" id="data">'
         + json.dumps(data).replace("</", "<\\/") + "</script>\n"
-        + f"<script>{_SCRIPT}</script>\n</body></html>\n"
+        + f"<script>{script}</script>\n</body></html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -348,18 +354,8 @@ def write_cite_report(path, cited, explainers, *, index: str = "mobius", top: in
         _components_html(cited, cited.component_names, zeros),
         '<div id="details"></div>',
     ]
-    page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title or 'spexlearn citations')}</title>"
-        f"<style>{_STYLE}{_CITE_STYLE}</style></head><body>\n" + "\n".join(body)
-        + '\n<script type="application/json" id="data">'
-        + json.dumps(data).replace("</", "<\\/") + "</script>\n"
-        + f"<script>{_CITE_SCRIPT}</script>\n</body></html>\n"
-    )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return _write_page(path, title or "spexlearn citations", _STYLE + _CITE_STYLE, body,
+                       data, _CITE_SCRIPT)
 
 
 def _header(explainer, value_function, title, faithfulness, holdout) -> str:
