@@ -357,7 +357,8 @@ def content_batches(order: np.ndarray, keys: np.ndarray, size: int) -> list[np.n
     hashes to a boundary. Every batch but the first starts at a boundary mask, so taking
     whole batches out of the list (those a crashed run finished, in any order) leaves the
     others cut exactly as before: a resumed run computes each remaining mask in the same
-    batch, hence with the same padding and bit-identical values, as an uninterrupted one.
+    batch, hence with the same padding and bit-identical values, as an uninterrupted one
+    (for a language model: on the same CPU thread count, see ``spexlearn._threads``).
     """
     least = max(size // 2, 1)
     spacing = max(size - least, 1)
