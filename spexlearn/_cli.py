@@ -412,6 +412,7 @@ def run_cite(args: argparse.Namespace) -> int:
     _progress(args, f"answer: {cited.answer_!r} ({len(spans)} sentences); "
               f"{cited.n_components} {args.unit}s of context")
     start = time.perf_counter()
+    fits = None if args.cache is None else args.cache / "fits"
     explainers, sentences = [], []
     for k, span in enumerate(spans):
         if k == 1:
@@ -419,7 +420,7 @@ def run_cite(args: argparse.Namespace) -> int:
         queries = _Queries(span)
         explainer = _fit(ProxySPEXExplainer(queries, components=cited.component_names,
                                             budget=budget, max_order=args.max_order,
-                                            random_state=args.seed), queries)
+                                            random_state=args.seed, fit_cache=fits), queries)
         explainers.append(explainer)
         sentences.append(_cited_sentence(span, explainer, cited, args.top))
     result = {"answer": cited.answer_, "question": args.question, "unit": args.unit,

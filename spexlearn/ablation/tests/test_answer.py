@@ -85,7 +85,8 @@ def test_the_cite_command_lists_each_sentences_sources_and_pairs(tmp_path, monke
     context.write_text(CONTEXT, encoding="utf-8")
     report = tmp_path / "cite.html"
     code = _cli.main(["cite", "--context", str(context), "--question", "Who?", "--answer",
-                      ANSWER, "--budget", "8", "--json", "--quiet", "--report", str(report)])
+                      ANSWER, "--budget", "8", "--json", "--quiet", "--report", str(report),
+                      "--cache", str(tmp_path / "cache")])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     first, second = result["sentences"]
@@ -97,6 +98,9 @@ def test_the_cite_command_lists_each_sentences_sources_and_pairs(tmp_path, monke
     page = report.read_text(encoding="utf-8")
     assert page.count('class="a"') == 2 and '"sentences"' in page
     assert "He was born in Bergen." in page
+    # --cache keeps each sentence's values and the fitted surrogates.
+    assert len(list((tmp_path / "cache").glob("*.cache"))) == 2
+    assert (tmp_path / "cache" / "fits").is_dir()
 
 
 def test_the_cite_command_refuses_a_missing_context(tmp_path, capsys):
