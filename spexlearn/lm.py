@@ -756,19 +756,10 @@ class LanguageModel:
         log-probabilities at its kept positions, and its own cache if it has children."""
         import torch
 
-        batch, width = len(nodes), max(len(node.tokens) for node in nodes)
         past_lengths = [_cache_length(past) for past in pasts]
-        longest = max(past_lengths)
-        ids = torch.full((batch, width), self._pad_id(), dtype=torch.long)
-        attention = torch.zeros((batch, longest + width), dtype=torch.long)
-        positions = torch.zeros((batch, width), dtype=torch.long)
-        for r, (node, length) in enumerate(zip(nodes, past_lengths)):
-            start = width - len(node.tokens)
-            ids[r, start:] = torch.tensor(node.tokens)
-            attention[r, longest - length:longest] = 1
-            attention[r, longest + start:] = 1
-            positions[r] = length
-            positions[r, start:] = length + torch.arange(len(node.tokens))
+        ids, attention, positions = _left_padded([node.tokens for node in nodes],
+                                                 past_lengths, self._pad_id())
+        width, longest = ids.shape[1], max(past_lengths)
         past = _padded_cache(pasts, past_lengths, longest) if longest else None
         keep = max(max(node.keep for node in nodes), 1)
         device = self.device
@@ -810,20 +801,11 @@ class LanguageModel:
         -------
         torch.Tensor of shape (len(seqs), keep or keep - 1, vocabulary)
         """
-        import torch
         from transformers import DynamicCache
 
-        batch, width = len(seqs), max(len(s) for s in seqs)
+        batch = len(seqs)
         offset = cache.get_seq_length() if cache is not None else 0
-        ids = torch.full((batch, width), self._pad_id(), dtype=torch.long)
-        attention = torch.zeros((batch, offset + width), dtype=torch.long)
-        attention[:, :offset] = 1
-        positions = torch.full((batch, width), offset, dtype=torch.long)
-        for r, seq in enumerate(seqs):
-            start = width - len(seq)
-            ids[r, start:] = torch.tensor(seq)
-            attention[r, offset + start :] = 1
-            positions[r, start:] = offset + torch.arange(len(seq))
+        ids, attention, positions = _left_padded(seqs, [offset] * batch, self._pad_id())
         past = None
         if cache is not None:
             past = DynamicCache(
@@ -1019,6 +1001,26 @@ def gpu_batch_tokens(config, free_bytes: int) -> int:
     return int(min(max(tokens, _BATCH_TOKENS), _MAX_GPU_BATCH_TOKENS))
 
 
+def _left_padded(seqs: list[list[int]], past_lengths: list[int], pad_id: int):
+    """``input_ids``, ``attention_mask`` and ``position_ids`` of token sequences that each
+    continue a cache of ``past_lengths[r]`` positions: the sequences left-padded to the
+    longest, the caches right-aligned to the longest (padding is never attended to)."""
+    import torch
+
+    batch, width, longest = len(seqs), max(len(s) for s in seqs), max(past_lengths)
+    ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((batch, longest + width), dtype=torch.long)
+    positions = torch.zeros((batch, width), dtype=torch.long)
+    for r, (seq, length) in enumerate(zip(seqs, past_lengths)):
+        start = width - len(seq)
+        ids[r, start:] = torch.tensor(seq)
+        attention[r, longest - length:longest] = 1
+        attention[r, longest + start:] = 1
+        positions[r] = length
+        positions[r, start:] = length + torch.arange(len(seq))
+    return ids, attention, positions
+
+
 def _cache_length(past) -> int:
     """Positions in a node's cache (a list of per-layer key and value tensors)."""
     return 0 if past is None else int(past[0][0].shape[1])
@@ -1030,9 +1032,10 @@ def _padded_cache(pasts: list, lengths: list[int], longest: int):
     import torch
     from transformers import DynamicCache
 
+    some = next(p for p in pasts if p is not None)
     layers = []
-    for layer in range(len(next(p for p in pasts if p is not None))):
-        template = next(p for p in pasts if p is not None)[layer][0]
+    for layer in range(len(some)):
+        template = some[layer][0]
         keys = template.new_zeros((len(pasts), template.shape[0], longest, template.shape[2]))
         values = torch.zeros_like(keys)
         for r, (past, length) in enumerate(zip(pasts, lengths)):
