@@ -249,17 +249,26 @@ class TextAblation(Ablation):
         return rank
 
     def _evaluate(self, masks: np.ndarray) -> np.ndarray:
+        scores = self._scored(masks, lambda prompts, prefix_length: self.lm.logprobs(
+            prompts, self._targets, prefix_length=prefix_length))
+        return scores @ self._weights
+
+    def _scored(self, masks: np.ndarray, score) -> np.ndarray:
+        """``score(prompts, prefix_length)`` of the masks' prompts, one row per mask: the
+        prompts that start with the shared prefix (and extend it) together, after its
+        cache; any other (a tokenizer merging across the border) on its own."""
         prompts = [self._prompt_ids(mask) for mask in masks]
         shared = self._prefix_length
         prefix = prompts[0][:shared] if prompts else []
         fits = np.array([p[:shared] == prefix and len(p) > shared for p in prompts])
-        scores = np.empty((len(prompts), len(self._targets)))
+        rows = [None] * len(prompts)
         if fits.any():
-            rows = [p for p, ok in zip(prompts, fits) if ok]
-            scores[fits] = self.lm.logprobs(rows, self._targets, prefix_length=shared)
+            fitting = np.flatnonzero(fits)
+            for i, row in zip(fitting, score([prompts[i] for i in fitting], shared)):
+                rows[i] = row
         for i in np.flatnonzero(~fits):
-            scores[i] = self.lm.logprobs([prompts[i]], self._targets)[0]
-        return scores @ self._weights
+            rows[i] = score([prompts[i]], 0)[0]
+        return np.array(rows, dtype=np.float64).reshape(len(prompts), -1)
 
 
 class RecordMismatchError(RuntimeError):
@@ -420,15 +429,10 @@ class AnswerAblation:
         keys = [bytes(k) for k in row_keys(masks)]
         missing = [i for i, key in enumerate(keys) if key not in self._per_token]
         if missing:
-            text = self._text
-            prompts = [text._prompt_ids(masks[i]) for i in missing]
-            shared = text._prefix_length
-            if all(p[:shared] == prompts[0][:shared] and len(p) > shared for p in prompts):
-                rows = self.lm.token_logprobs(prompts, self._answer_ids, prefix_length=shared)
-            else:
-                rows = self.lm.token_logprobs(prompts, self._answer_ids)
+            rows = self._text._scored(masks[missing], lambda prompts, prefix_length: (
+                self.lm.token_logprobs(prompts, self._answer_ids, prefix_length=prefix_length)))
             for i, row in zip(missing, rows):
-                self._per_token[keys[i]] = np.asarray(row, dtype=np.float64)
+                self._per_token[keys[i]] = row
         return np.array([self._per_token[key] for key in keys])
 
 
