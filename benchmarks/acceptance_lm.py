@@ -16,25 +16,14 @@ Run: python benchmarks/acceptance_lm.py [--cache-dir benchmarks/results/cache]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+from run import load_example
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _example(name: str):
-    """An example script as a module: the texts and templates are the examples' own."""
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_REVIEW, _QA = _example("explain_review"), _example("explain_qa")
+_REVIEW, _QA = load_example("explain_review"), load_example("explain_qa")
 REVIEW, REVIEW_TEMPLATE = _REVIEW.REVIEW, _REVIEW.TEMPLATE
 QA_CONTEXT, QA_TEMPLATE = _QA.CONTEXT, _QA.TEMPLATE
 

@@ -17,23 +17,15 @@ Run: python benchmarks/bench_cite.py   (writes benchmarks/results/bench_cite.jso
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+from run import load_example
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = (64, 128, 256)
-
-
-def _example():
-    spec = importlib.util.spec_from_file_location("cite_answer",
-                                                  ROOT / "examples" / "cite_answer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def spexlearn_rows(lm, example, supporting: list[int]) -> list[dict]:
@@ -113,7 +105,7 @@ def _offline_nltk() -> None:
 def main() -> None:
     from spexlearn.lm import load_default_lm
 
-    example = _example()
+    example = load_example("cite_answer")
     lm = load_default_lm()
     names = [s for s in example.CONTEXT.split(". ")]
     supporting = [9, 10]

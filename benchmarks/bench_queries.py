@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from run import load_example
 
 REVIEW = (
     "I expected a dull sequel, but honestly the film surprised me: the cast is charming, "
@@ -45,18 +46,7 @@ REVIEW = (
 )
 
 
-def _cite_example():
-    """examples/cite_answer.py: its 14-sentence RAG context is the second task."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "cite_answer.py"
-    spec = importlib.util.spec_from_file_location("cite_answer", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-RAG = _cite_example().CONTEXT
+RAG = load_example("cite_answer").CONTEXT  # the 14-sentence context of the cite example
 TASKS = {
     "review-30-words": dict(
         text=REVIEW, unit="word", target="positive",

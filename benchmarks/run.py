@@ -125,9 +125,8 @@ LONG_REVIEW = (
 def real_task(name: str, lm) -> Task:
     from spexlearn.ablation import HeadAblation, TextAblation
 
-    examples = ROOT / "examples"
     if name == "heads":
-        module = _example(examples / "prune_heads.py")
+        module = load_example("prune_heads")
         from spexlearn.lm import LanguageModel
 
         plain = LanguageModel(lm.model, lm.tokenizer, chat=False)
@@ -135,12 +134,12 @@ def real_task(name: str, lm) -> Task:
         value = HeadAblation(plain, module.PROMPTS, answers, cache=CACHE / "heads.cache")
         return Task(name, value, value.n_components, None, "270 heads, 6 prompts")
     if name == "review-sentences":
-        review = _example(examples / "explain_review.py")
+        review = load_example("explain_review")
         value = TextAblation(lm, LONG_REVIEW, unit="sentence", template=review.TEMPLATE,
                              target=("positive", "negative"),
                              cache=CACHE / "review-sentences.cache")
         return Task(name, value, value.n_components, None, "16 sentences, label contrast")
-    module = _example(examples / ("explain_review.py" if name == "review" else "explain_qa.py"))
+    module = load_example("explain_review" if name == "review" else "explain_qa")
     if name == "review":
         value = TextAblation(lm, module.REVIEW, template=module.TEMPLATE,
                              target=("positive", "negative"), cache=CACHE / "review.cache")
@@ -150,10 +149,12 @@ def real_task(name: str, lm) -> Task:
     return Task(name, value, value.n_components, None, "12 sentences, own answer")
 
 
-def _example(path: Path):
+def load_example(name: str):
+    """``examples/<name>.py`` as a module: the benchmarks use the examples' own texts and
+    templates (every benchmark script loads them through this)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
