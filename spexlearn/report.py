@@ -332,7 +332,7 @@ def write_cite_report(path, cited, explainers, *, index: str = "mobius", top: in
         cursor = segment.end
     parts.append(html.escape(answer[cursor:]))
     queries = max((e.n_queries_ for e in explainers), default=0)
-    about = cited.spans()[0].describe() if len(cited.answer_segmentation_) else {}
+    about = cited.describe()
     facts = [f"{cited.n_components} parts of the context",
              f"{len(sentences)} answer sentences",
              f"{queries} model queries, shared by every sentence"]

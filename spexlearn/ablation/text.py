@@ -399,6 +399,10 @@ class AnswerAblation:
                 f"answer={self.answer_[:40]!r}{'...' if len(self.answer_) > 40 else ''}, "
                 f"output={self.output!r}, cache={self.cache!r})")
 
+    def describe(self) -> dict[str, str]:
+        """The model and the prompt, for reports (each span adds its value)."""
+        return {"model": str(self.lm.name), "prompt": self._text.template}
+
     def spans(self) -> list[SpanAblation]:
         """One value function per sentence of the answer, in order."""
         return [self.span(i) for i in range(len(self.answer_segmentation_))]
@@ -458,9 +462,7 @@ class SpanAblation(Ablation):
 
     def describe(self) -> dict[str, str]:
         what = "log p" if self.parent.output == "log_prob" else "logit p"
-        return {"model": str(self.parent.lm.name),
-                "value": f"{what}({self.text!r} | context)",
-                "prompt": self.parent._text.template}
+        return {**self.parent.describe(), "value": f"{what}({self.text!r} | context)"}
 
     def _fingerprint(self) -> dict:
         return {"kind": "answer span", "context": self.parent._text._fingerprint(),

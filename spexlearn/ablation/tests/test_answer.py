@@ -109,3 +109,11 @@ def test_the_cite_command_refuses_a_missing_context(tmp_path, capsys):
     code = _cli.main(["cite", "--context", str(tmp_path / "nope.txt"), "--question", "Q?"])
     assert code == _cli.EXIT_USAGE
     assert "--context" in capsys.readouterr().err
+
+
+def test_the_answer_and_its_spans_describe_themselves():
+    cited = _cited()
+    assert cited.describe() == {"model": "word-lm", "prompt": "{text} Who?"}
+    assert cited.span(0).describe() == {
+        "model": "word-lm", "prompt": "{text} Who?",
+        "value": "log p('Nils designed it.' | context)"}
