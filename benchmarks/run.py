@@ -489,7 +489,7 @@ def main(argv=None) -> None:
         raise SystemExit("the references' venv is missing: bash benchmarks/references/"
                          "setup_env.sh (or pass --methods proxyspex,spex)")
     tasks = [*SYNTHETIC, *REAL] if args.tasks == "all" else args.tasks.split(",")
-    rows: list[Row] = earlier_rows(args, tasks, methods)
+    rows: list[Row] = earlier_rows(args, tasks, methods, budgets)
     lm = None
     for name in tasks:
         if name.startswith("synthetic-"):
@@ -517,7 +517,9 @@ def main(argv=None) -> None:
                     continue
                 row = run_one(method, task, X_test, y_test, budget, args.seed, exact,
                               args.memory)
-                rows.append(row)
+                # A budget above 2^n is run as 2^n: an earlier row of it is redone too.
+                rows = [r for r in rows if (r.task, r.method, r.budget)
+                        != (row.task, row.method, row.budget)] + [row]
                 if row.failed:
                     print(f"{task.name:>14} {budget:>5} {method:>22}  {row.notes[0]}")
                     continue
@@ -531,13 +533,15 @@ def main(argv=None) -> None:
     print(f"wrote {args.out / 'benchmark_table.md'} and plots in {args.plots}")
 
 
-def earlier_rows(args, tasks: list[str], methods: list[str]) -> list[Row]:
-    """With ``--merge``, the rows of the results file that this run does not redo."""
+def earlier_rows(args, tasks: list[str], methods: list[str], budgets: list[int]) -> list[Row]:
+    """With ``--merge``, the rows of the results file that this run does not redo (other
+    tasks, methods or budgets)."""
     path = args.out / "benchmark_results.json"
     if not (args.merge and path.exists()):
         return []
     return [Row(**r) for r in json.loads(path.read_text())
-            if r["task"] not in tasks or r["method"] not in methods]
+            if r["task"] not in tasks or r["method"] not in methods
+            or r["budget"] not in budgets]
 
 
 if __name__ == "__main__":

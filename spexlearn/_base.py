@@ -319,7 +319,8 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
                           if use_proxy else None)
             fold_kernel = (self._fitted_kernel(X[rows], y[rows], rng, kernel_search)[0]
                            if kernel is not None else None)
-            return self._grow(X[rows], y[rows], rng, fold_proxy, extra, fold_kernel)
+            return self._grow(X[rows], y[rows], rng, fold_proxy, extra, fold_kernel,
+                              ladder.additive_search)
 
         splits = fold_splits(X, _typical_rows(X, judged), rng)
         support_rung = "sparse" if ladder.screened is None else "screened"
@@ -357,10 +358,10 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
                 "n_terms='auto'.", UserWarning, stacklevel=4)
         return SpectrumFit(spectrum, "exact", faithfulness, method, len(spectrum))
 
-    def _grow(self, X, y, rng, proxy, extra, kernel) -> Ladder:
+    def _grow(self, X, y, rng, proxy, extra, kernel, additive_search=None) -> Ladder:
         return grow_ladder(X, y, rng, proxy=proxy, max_order=self.max_order,
                            n_terms=self.n_terms, screen=self._screens(), extra=extra,
-                           kernel=kernel)
+                           kernel=kernel, additive_search=additive_search)
 
     def _fitted_kernel(self, X, y, rng, search):
         """The Walsh-kernel posterior on ``(X, y)`` (on a random subset of at most
@@ -423,6 +424,9 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
             "more interactions than these queries can resolve",
             "additive": "only the components' own effects predicted masks it was not "
             "fitted on; the interactions could not be resolved from these queries",
+            "link": "only the components' own effects, through one curve of their sum, "
+            "predicted masks it was not fitted on; the interactions beyond that "
+            "saturation could not be resolved from these queries",
         }.get(self.selected_surrogate_, "the function has more (or weaker) interactions "
               "than these queries resolve")
         other = ("ProxySPEXExplainer" if type(self).__name__ != "ProxySPEXExplainer"

@@ -111,8 +111,8 @@ class ProxySPEXExplainer(BaseExplainer):
     faithfulness_method_ : str
         How ``faithfulness_`` was computed.
     selected_surrogate_ : str
-        The rung returned: "constant", "additive", "sparse", "screened", "kernel",
-        "proxy", "blend", or "exact" (every mask queried).
+        The rung returned: "constant", "additive", "link", "sparse", "screened",
+        "kernel", "proxy", "blend", or "exact" (every mask queried).
     surrogate_weights_ : dict
         Weight of each rung in ``spectrum_`` (one rung: weight 1).
     blend_weight_ : float

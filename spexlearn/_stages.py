@@ -28,6 +28,7 @@ from math import comb, log
 import numpy as np
 from scipy.optimize import nnls
 
+from ._additive import AdditiveSearch, fit_additive, fit_link
 from .spectral import SparseSpectrum
 from .spectral._support import grow_support, keep_best_prefix, max_terms, refit
 
@@ -42,6 +43,7 @@ __all__ = [
     "fold_splits",
     "grow_ladder",
     "out_of_fold",
+    "pair_groups",
     "proxy_is_hopeless",
 ]
 
@@ -77,9 +79,14 @@ RECOVERY_SAMPLES_PER_TERM = 5
 # variance cannot earn a blend weight; the folds then skip it.
 HOPELESS_PROXY = 20.0
 # The rungs, simplest first; ties go to the simpler one.
-RUNGS = ("constant", "additive", "sparse", "screened", "kernel", "proxy", "blend")
-# What a blend mixes: the better sparse rung, the Walsh-kernel posterior and the proxy.
+RUNGS = ("constant", "additive", "link", "sparse", "screened", "kernel", "proxy", "blend")
+# What a blend mixes: the better additive rung, the better sparse rung, the Walsh-kernel
+# posterior and the proxy.
+ADDITIVE_RUNGS = ("additive", "link")
+SPARSE_RUNGS = ("sparse", "screened")
 DENSE_RUNGS = ("kernel", "proxy")
+# The additive rung's Lasso needs a few rows per inner fold.
+_MIN_ADDITIVE_ROWS = 20
 
 # LightGBM search: depths tried, the learning rate, and early-stopping patience.
 _SEARCH_DEPTHS = (3, 5)
@@ -96,10 +103,12 @@ class Ladder:
 
     constant: SparseSpectrum
     additive: SparseSpectrum | None = None
+    link: SparseSpectrum | None = None
     sparse: SparseSpectrum | None = None
     screened: SparseSpectrum | None = None
     kernel: SparseSpectrum | None = None
     proxy: SparseSpectrum | None = None
+    additive_search: AdditiveSearch | None = None  # reused by the folds' ladders
 
     def rungs(self) -> dict[str, SparseSpectrum]:
         return {name: getattr(self, name) for name in RUNGS[:-1]
@@ -136,19 +145,23 @@ def grow_ladder(
     screen: bool = True,
     extra: SparseSpectrum | None = None,
     kernel: SparseSpectrum | None = None,
+    additive_search: AdditiveSearch | None = None,
 ) -> Ladder:
     """Fit every rung on the samples ``(X, y)``.
 
     ``proxy`` and ``kernel``: the proxy's spectrum and the Walsh-kernel posterior fitted
     on the same samples; ``extra``: further candidate terms (the SPEX decoder's), ranked
-    with the proxy's by magnitude.
+    with the proxy's by magnitude; ``additive_search``: the additive rung's sign and
+    penalty, chosen on every sample (None: choose them here).
     """
     n = X.shape[1]
     ladder = Ladder(constant=SparseSpectrum([()], [float(np.mean(y))], n), proxy=proxy,
                     kernel=kernel)
-    if n + 1 <= max_terms(X):
-        singletons = SparseSpectrum([(i,) for i in range(n)], np.zeros(n), n)
-        ladder.additive = refit(singletons, X, y)
+    if X.shape[0] >= _MIN_ADDITIVE_ROWS:
+        ladder.additive, ladder.additive_search = fit_additive(X, y, pair_groups(X),
+                                                               additive_search)
+        if max_order >= 2:
+            ladder.link = fit_link(ladder.additive, X, y)
     candidates = _union(extra, proxy, n)
     first = min(max_terms(X), MAX_PROXY_CANDIDATES)
     sparse = keep_best_prefix(candidates, X, y, rng, "auto", limit=first)
@@ -185,14 +198,7 @@ def fold_splits(X: np.ndarray, eval_rows: np.ndarray, rng):
     eval_rows = np.asarray(eval_rows, dtype=np.int64)
     m = X.shape[0]
     n_folds = N_FOLDS_SMALL if m <= FEW_SAMPLES else N_FOLDS_LARGE
-    rows = np.asarray(X[eval_rows])
-    group = np.arange(len(eval_rows))
-    if np.isin(rows, (0, 1)).all():
-        binary = rows > 0.5
-        canonical = binary ^ binary[:, :1]  # x and 1 - x share the row with a leading 0
-        _, paired = np.unique(np.packbits(canonical, axis=1), axis=0, return_inverse=True)
-        if paired.max() >= 1:  # at least two groups
-            group = paired.reshape(-1)
+    group = pair_groups(np.asarray(X[eval_rows]))
     n_groups = int(group.max()) + 1
     n_folds = int(min(n_folds, n_groups))
     fold_of_group = np.empty(n_groups, dtype=np.int64)
@@ -200,6 +206,19 @@ def fold_splits(X: np.ndarray, eval_rows: np.ndarray, rng):
     folds = [eval_rows[fold_of_group[group] == f] for f in range(n_folds)]
     everything = np.arange(m)
     return [(np.setdiff1d(everything, held), held) for held in folds]
+
+
+def pair_groups(X: np.ndarray) -> np.ndarray:
+    """A group label per row: a 0/1 mask and its complement share one; every other row
+    (and every row of a matrix that is not 0/1) is a group of its own."""
+    group = np.arange(X.shape[0])
+    if X.shape[0] and np.isin(X, (0, 1)).all():
+        binary = X > 0.5
+        canonical = binary ^ binary[:, :1]  # x and 1 - x share the row with a leading 0
+        _, paired = np.unique(np.packbits(canonical, axis=1), axis=0, return_inverse=True)
+        if paired.max() >= 1:  # at least two groups
+            group = paired.reshape(-1)
+    return group
 
 
 def out_of_fold(
@@ -248,8 +267,8 @@ def choose_rung(
     predictions = dict(predictions)
     support = predictions.pop("support", None)
     errors = {name: _mse(y_held, p) for name, p in predictions.items()}
-    sparse_rung = min((r for r in ("sparse", "screened") if r in errors),
-                      key=lambda r: errors[r], default=None)
+    sparse_rung = _better(SPARSE_RUNGS, errors)
+    additive_rung = _better(ADDITIVE_RUNGS, errors)
     if support is not None and _recovered_on_every_row(y_held, support, errors, sparse_rung):
         # The folds' own fits fell below a sample size at which recovery succeeds, which
         # the fit on every row cleared: its terms, refitted without each fold, predict the
@@ -257,7 +276,7 @@ def choose_rung(
         sparse_rung = support_rung
         predictions[sparse_rung] = support
         errors[sparse_rung] = _mse(y_held, support)
-    mixed = [r for r in (sparse_rung, *DENSE_RUNGS) if r in predictions]
+    mixed = [r for r in (additive_rung, sparse_rung, *DENSE_RUNGS) if r in predictions]
     blend_weights = {}
     if blend and len(mixed) > 1:
         blend_weights = _blend_weights(y_held, {r: predictions[r] for r in mixed})
@@ -267,10 +286,10 @@ def choose_rung(
         optimism = 1.0 + 2.0 * len(mixed) / len(y_held)
         errors["blend"] = optimism * _mse(y_held, sum(w * predictions[r]
                                                       for r, w in blend_weights.items()))
-    allowed = [r for r in RUNGS if r in errors and (r not in ("sparse", "screened")
+    allowed = [r for r in RUNGS if r in errors and (r not in SPARSE_RUNGS
                                                      or r == sparse_rung)]
-    if not blend:
-        allowed = [r for r in allowed if r not in (*DENSE_RUNGS, "blend")]
+    if not blend:  # sparse rungs only: the link's pairs are as many as a dense rung's
+        allowed = [r for r in allowed if r not in (*DENSE_RUNGS, "link", "blend")]
     if fixed_terms and sparse_rung is not None:
         allowed = [sparse_rung]
     rung = min(allowed, key=lambda r: (errors[r], RUNGS.index(r)))
@@ -278,6 +297,11 @@ def choose_rung(
     total = float(((y_held - y_held.mean()) ** 2).sum())
     faithfulness = 1.0 - errors[rung] * len(y_held) / total if total > 0 else 0.0
     return LadderChoice(rung, sparse_rung, weights, faithfulness, errors)
+
+
+def _better(rungs: tuple[str, ...], errors: dict) -> str | None:
+    """The rung of ``rungs`` with the smaller out-of-fold error (None if neither)."""
+    return min((r for r in rungs if r in errors), key=lambda r: errors[r], default=None)
 
 
 def affords_recovery(support: SparseSpectrum, m: int) -> bool:

@@ -33,6 +33,13 @@ def test_suite_writes_tables_and_plots(tmp_path, monkeypatch):
     assert (tmp_path / "benchmark_table.md").read_text().count("synthetic-20") == 4
     assert (tmp_path / "benchmark_faithfulness.png").stat().st_size > 5000
     assert ".. list-table::" in (tmp_path / "benchmark_table.rst").read_text()
+    # --merge redoes only the budgets asked for; the other budgets' rows stay.
+    module.main(["--tasks", "synthetic-20", "--budgets", "1500", "--methods", "proxyspex",
+                 "--test", "200", "--out", str(tmp_path), "--plots", str(tmp_path),
+                 "--merge"])
+    merged = json.loads((tmp_path / "benchmark_results.json").read_text())
+    assert sorted((r["method"], r["budget"]) for r in merged) == sorted(
+        (r["method"], r["budget"]) for r in rows)
 
 
 @pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not next to the package")
