@@ -58,13 +58,14 @@ class AdditiveSearch:
     alpha: float
 
 
-def fit_additive(X: np.ndarray, y: np.ndarray, groups: np.ndarray,
+def fit_additive(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None,
                  search: AdditiveSearch | None = None,
                  ) -> tuple[SparseSpectrum, AdditiveSearch]:
     """Every component's own effect (a Fourier spectrum of order <= 1) and the search.
 
-    ``groups``: rows that must share an inner fold (a mask and its complement); with
-    ``search``, its sign and penalty are used and nothing is cross-validated. Columns are
+    ``groups``: rows that must share an inner fold (a mask and its complement), needed
+    only without ``search``; with it, its sign and penalty are used and nothing is
+    cross-validated. Columns are
     scaled to unit variance first, so the penalty treats features on any scale alike.
     """
     scale = _column_scale(X)

@@ -361,7 +361,8 @@ class BaseExplainer(QueryingMixin, RegressorMixin, BaseEstimator, metaclass=ABCM
     def _grow(self, X, y, rng, proxy, extra, kernel, additive_search=None) -> Ladder:
         return grow_ladder(X, y, rng, proxy=proxy, max_order=self.max_order,
                            n_terms=self.n_terms, screen=self._screens(), extra=extra,
-                           kernel=kernel, additive_search=additive_search)
+                           kernel=kernel, additive_search=additive_search,
+                           link=self._blends())
 
     def _fitted_kernel(self, X, y, rng, search):
         """The Walsh-kernel posterior on ``(X, y)`` (on a random subset of at most

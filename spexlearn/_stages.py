@@ -146,21 +146,25 @@ def grow_ladder(
     extra: SparseSpectrum | None = None,
     kernel: SparseSpectrum | None = None,
     additive_search: AdditiveSearch | None = None,
+    link: bool = True,
 ) -> Ladder:
     """Fit every rung on the samples ``(X, y)``.
 
     ``proxy`` and ``kernel``: the proxy's spectrum and the Walsh-kernel posterior fitted
     on the same samples; ``extra``: further candidate terms (the SPEX decoder's), ranked
     with the proxy's by magnitude; ``additive_search``: the additive rung's sign and
-    penalty, chosen on every sample (None: choose them here).
+    penalty, chosen on every sample (None: choose them here); ``link``: build the link
+    rung (only a fit that may return a dense rung can return it).
     """
     n = X.shape[1]
     ladder = Ladder(constant=SparseSpectrum([()], [float(np.mean(y))], n), proxy=proxy,
                     kernel=kernel)
     if X.shape[0] >= _MIN_ADDITIVE_ROWS:
-        ladder.additive, ladder.additive_search = fit_additive(X, y, pair_groups(X),
+        # The folds reuse the search made on every sample: no inner folds to group.
+        groups = pair_groups(X) if additive_search is None else None
+        ladder.additive, ladder.additive_search = fit_additive(X, y, groups,
                                                                additive_search)
-        if max_order >= 2:
+        if link and max_order >= 2:
             ladder.link = fit_link(ladder.additive, X, y)
     candidates = _union(extra, proxy, n)
     first = min(max_terms(X), MAX_PROXY_CANDIDATES)
