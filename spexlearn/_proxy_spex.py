@@ -69,9 +69,11 @@ class ProxySPEXExplainer(BaseExplainer):
         cross-validation of the refit on the queried samples.
     screen_residuals : bool, default=True
         After refitting the proxy's terms, screen the residual for terms the proxy
-        missed: every subset up to the largest order whose complete screen is cheap,
-        and every one-element extension of the terms found so far; add the
-        significant ones, refit, repeat. False: the plain ProxySPEX algorithm.
+        missed: every subset up to the largest order whose complete screen is cheap
+        (order 3 up to about 500 components), and every one-element extension of the
+        terms found so far; add the significant ones, refit, repeat. An interaction
+        with no lower-order trace (a parity of three components) is invisible to the
+        proxy's trees and found only here. False: the plain ProxySPEX algorithm.
     blend : bool, default=True
         Where the function is not sparse (real models), dense surrogates predict better
         than any sparse refit: the proxy's own spectrum (boosting shrinks thousands of

@@ -29,6 +29,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ._additive import AdditiveSearch, fit_additive, fit_link
+from .masks import pair_groups
 from .spectral import SparseSpectrum
 from .spectral._support import grow_support, keep_best_prefix, max_terms, refit
 
@@ -43,7 +44,6 @@ __all__ = [
     "fold_splits",
     "grow_ladder",
     "out_of_fold",
-    "pair_groups",
     "proxy_is_hopeless",
 ]
 
@@ -170,9 +170,11 @@ def grow_ladder(
     first = min(max_terms(X), MAX_PROXY_CANDIDATES)
     sparse = keep_best_prefix(candidates, X, y, rng, "auto", limit=first)
     if screen:
+        # Built even where the screens find nothing new on these samples: the rung is
+        # judged as a procedure, and a fold's screens may find what this fit's proxy
+        # already had (a rung missing here would drop the folds' judgement of it).
         grown = grow_support(sparse, X, y, max_order)
-        if len(grown) > len(sparse):
-            ladder.screened = keep_best_prefix(grown, X, y, rng, n_terms)
+        ladder.screened = keep_best_prefix(grown, X, y, rng, n_terms)
     if n_terms != "auto":
         sparse = keep_best_prefix(sparse, X, y, rng, n_terms)
     ladder.sparse = sparse
@@ -210,19 +212,6 @@ def fold_splits(X: np.ndarray, eval_rows: np.ndarray, rng):
     folds = [eval_rows[fold_of_group[group] == f] for f in range(n_folds)]
     everything = np.arange(m)
     return [(np.setdiff1d(everything, held), held) for held in folds]
-
-
-def pair_groups(X: np.ndarray) -> np.ndarray:
-    """A group label per row: a 0/1 mask and its complement share one; every other row
-    (and every row of a matrix that is not 0/1) is a group of its own."""
-    group = np.arange(X.shape[0])
-    if X.shape[0] and np.isin(X, (0, 1)).all():
-        binary = X > 0.5
-        canonical = binary ^ binary[:, :1]  # x and 1 - x share the row with a leading 0
-        _, paired = np.unique(np.packbits(canonical, axis=1), axis=0, return_inverse=True)
-        if paired.max() >= 1:  # at least two groups
-            group = paired.reshape(-1)
-    return group
 
 
 def out_of_fold(

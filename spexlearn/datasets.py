@@ -3,6 +3,8 @@ and a tiny random classifier to try the text value functions on without a downlo
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -23,6 +25,11 @@ class SparseFunction:
         Standard deviation of Gaussian noise added to every returned value.
     random_state : int, RandomState instance or None
         Seed of the noise.
+    repeatable : bool, default=False
+        False: fresh noise on every call, so asking for a mask twice gives two values.
+        True: the noise is a function of the mask (drawn from a keyed hash of its bits),
+        as from a deterministic model: the same mask always gets the same value, whatever
+        was asked before, so two explainers that query the same mask see the same value.
 
     Attributes
     ----------
@@ -39,13 +46,25 @@ class SparseFunction:
     >>> masks = np.ones((2, 8), dtype=np.uint8)
     >>> bool(np.allclose(f(masks), truth.evaluate(masks)))
     True
+    >>> from spexlearn.datasets import SparseFunction
+    >>> g = SparseFunction(truth, noise=0.1, random_state=0, repeatable=True)
+    >>> bool(g(masks[:1])[0] == g(masks)[1])  # the same mask, the same value
+    True
     """
 
-    def __init__(self, spectrum: SparseSpectrum, noise: float = 0.0, random_state=None):
+    def __init__(self, spectrum: SparseSpectrum, noise: float = 0.0, random_state=None,
+                 repeatable: bool = False):
         self.spectrum = spectrum
         self.noise = float(noise)
         self.random_state = random_state
+        self.repeatable = bool(repeatable)
         self._rng = check_random_state(random_state)
+        # The hash key: the seed itself when one is given (drawn only when repeatable, so
+        # that the per-call noise stream stays what it was).
+        self._key = None
+        if self.repeatable:
+            self._key = (int(random_state) if isinstance(random_state, (int, np.integer))
+                         else int(self._rng.randint(2**62)))
         self.n_components = spectrum.n_components
         self.component_names = [f"x{i}" for i in range(spectrum.n_components)]
         self.n_calls = 0
@@ -55,7 +74,9 @@ class SparseFunction:
         values = self.spectrum.evaluate(masks)
         self.n_calls += values.shape[0]
         if self.noise > 0:
-            values = values + self.noise * self._rng.standard_normal(values.shape[0])
+            draws = (_hashed_normal(masks, self._key) if self.repeatable
+                     else self._rng.standard_normal(values.shape[0]))
+            values = values + self.noise * draws
         return values
 
     def __sklearn_clone__(self):
@@ -67,6 +88,18 @@ class SparseFunction:
             f"SparseFunction(n_components={self.n_components}, n_terms={len(self.spectrum)}, "
             f"noise={self.noise})"
         )
+
+
+def _hashed_normal(masks: np.ndarray, key: int) -> np.ndarray:
+    """One standard normal draw per 0/1 row, a function of the row and ``key`` alone:
+    Box-Muller on the top 53 bits of each half of a keyed 16-byte BLAKE2 hash."""
+    rows = np.asarray(masks) > 0.5
+    key_bytes = int(key).to_bytes(8, "little")
+    digests = np.frombuffer(b"".join(
+        hashlib.blake2b(np.packbits(row).tobytes(), digest_size=16, key=key_bytes).digest()
+        for row in rows), dtype="<u8").reshape(-1, 2)
+    top = (digests >> np.uint64(11)).astype(float) / 2.0**53
+    return np.sqrt(-2 * np.log(top[:, 0] + 2.0**-53)) * np.cos(2 * np.pi * top[:, 1])
 
 
 def make_sparse_function(

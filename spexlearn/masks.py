@@ -29,6 +29,7 @@ __all__ = [
     "draw_paired_masks",
     "draw_uniform_masks",
     "every_mask",
+    "pair_groups",
     "row_keys",
 ]
 
@@ -162,6 +163,44 @@ def draw_paired_masks(
             pairs = np.stack([half, 1 - half], axis=1).reshape(-1, n)
             rows = distinct_rows(np.vstack([rows, pairs]))[0]
     return rows[:count]
+
+
+def pair_groups(masks: ArrayLike) -> np.ndarray:
+    """A group label per row: a 0/1 mask and its complement share one.
+
+    Paired sampling (:func:`draw_paired_masks`) ties each mask to its complement: a fit
+    that saw one knows much of the other's value, and a statistic summed over the rows
+    counts the pair's odd-order (or even-order) part twice. Whatever splits or weighs
+    rows as independent uses these groups instead.
+
+    Parameters
+    ----------
+    masks : array-like of shape (m, n)
+        The rows. A matrix that is not 0/1 has no complements: every row is then a group
+        of its own.
+
+    Returns
+    -------
+    groups : ndarray of shape (m,), dtype int64
+        Labels ``0 .. n_groups - 1``; identical rows share one too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spexlearn.masks import pair_groups
+    >>> groups = pair_groups(np.array([[1, 0, 0], [0, 1, 1], [1, 1, 0]]))
+    >>> bool(groups[0] == groups[1] != groups[2])  # a mask and its complement
+    True
+    """
+    X = np.asarray(masks)
+    group = np.arange(X.shape[0], dtype=np.int64)
+    if X.shape[0] and np.isin(X, (0, 1)).all():
+        binary = X > 0.5
+        canonical = binary ^ binary[:, :1]  # x and 1 - x share the row with a leading 0
+        _, paired = np.unique(np.packbits(canonical, axis=1), axis=0, return_inverse=True)
+        if paired.max() >= 1:  # at least two groups
+            group = paired.reshape(-1).astype(np.int64)
+    return group
 
 
 def row_keys(masks: ArrayLike) -> np.ndarray:

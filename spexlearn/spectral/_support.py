@@ -58,16 +58,22 @@ def _with_intercept(basis: np.ndarray) -> np.ndarray:
 
 
 def grow_support(support: SparseSpectrum, X, y, max_order: int) -> SparseSpectrum:
-    """Add the terms the proxy missed, screening the residual until nothing new appears."""
+    """Add the terms the proxy missed, screening the residual until nothing new appears.
+
+    At the term limit, a new term takes the place of a weaker one of the support: a
+    support cross-validated up to the limit on the proxy's ranking (hundreds of its small
+    terms) must not keep out the stronger terms only a screen finds.
+    """
     limit = max_terms(X)
     for _ in range(MAX_SCREEN_ROUNDS):
         residual = y - support.evaluate(X)
         new = screen_residual(X, residual, support, max_order)
-        room = limit - (len(support) - 1)
-        if len(new) == 0 or room <= 0:
+        if len(new) == 0:
             break
-        new = new.largest(room)
-        support = refit(support.add(new.with_coef(np.zeros(len(new)))), X, y)
+        kept = support.select(support.orders > 0).add(new).largest(limit)
+        if not set(new.subsets) & set(kept.subsets):
+            break
+        support = refit(kept, X, y)
     return support
 
 

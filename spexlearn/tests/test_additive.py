@@ -6,8 +6,7 @@ import pytest
 
 from spexlearn import ProxySPEXExplainer
 from spexlearn._additive import MAX_LINK_EFFECTS, AdditiveSearch, fit_additive, fit_link
-from spexlearn._stages import pair_groups
-from spexlearn.masks import draw_paired_masks, draw_uniform_masks, every_mask
+from spexlearn.masks import draw_paired_masks, draw_uniform_masks, every_mask, pair_groups
 from spexlearn.metrics import faithfulness
 from spexlearn.spectral import SparseSpectrum
 

@@ -45,3 +45,21 @@ def test_faithfulness_and_support_recovery():
     assert rec.precision == 0.5 and rec.recall == 0.5
     assert top_k_overlap(found, truth, 1) == 1.0
     assert top_k_overlap(found, truth, 2) == 0.5
+
+
+def test_repeatable_noise_is_a_function_of_the_mask_alone():
+    from spexlearn.datasets import SparseFunction
+    from spexlearn.masks import draw_uniform_masks
+
+    _, truth = make_sparse_function(30, n_terms=5, max_order=2, random_state=0)
+    X = draw_uniform_masks(30, 4000, np.random.RandomState(0))
+    f = SparseFunction(truth, noise=0.5, random_state=3, repeatable=True)
+    values = f(X)
+    np.testing.assert_array_equal(f(X[::-1])[::-1], values)  # any order, any call
+    noise = (values - truth.evaluate(X)) / 0.5
+    assert abs(noise.mean()) < 0.05 and abs(noise.std() - 1) < 0.05
+    assert abs(np.corrcoef(noise[::2], noise[1::2])[0, 1]) < 0.05
+    other = SparseFunction(truth, noise=0.5, random_state=4, repeatable=True)(X)
+    assert not np.allclose(other, values)  # another seed, other noise
+    per_call = SparseFunction(truth, noise=0.5, random_state=3)
+    assert not np.array_equal(per_call(X[:5]), per_call(X[:5]))  # the default: per call

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from spexlearn import LowFaithfulnessWarning, ProxySPEXExplainer, SPEXExplainer
-from spexlearn._stages import choose_rung, fold_splits
-from spexlearn.datasets import make_sparse_function, make_unanimity_function
-from spexlearn.masks import every_mask
+from spexlearn._stages import choose_rung, fold_splits, grow_ladder
+from spexlearn.datasets import SparseFunction, make_sparse_function, make_unanimity_function
+from spexlearn.masks import draw_paired_masks, every_mask
+from spexlearn.spectral import SparseSpectrum
 
 
 def _fresh(n, seed=123, m=1000):
@@ -200,7 +201,6 @@ def test_the_constant_masks_are_judged_where_the_draw_is_near_every_mask():
 
 def test_a_support_too_large_for_its_candidates_is_not_taken_as_recovered():
     from spexlearn._stages import affords_recovery
-    from spexlearn.spectral import SparseSpectrum
 
     def support(n, k, order):
         rng = np.random.RandomState(0)
@@ -215,3 +215,27 @@ def test_a_support_too_large_for_its_candidates_is_not_taken_as_recovered():
     assert affords_recovery(support(100, 50, 3), 500)
     assert affords_recovery(support(20, 45, 3), 1000)
     assert not affords_recovery(support(20, 60, 2), 250)  # five samples a term
+
+
+def test_the_screened_rung_is_built_even_when_its_screens_find_nothing_new():
+    # The proxy already holds every term: the screens add nothing on these samples, but a
+    # fold's may (its own proxy can miss one), so the rung must exist to be judged there.
+    f, truth = make_sparse_function(12, n_terms=6, max_order=2, random_state=0)
+    X = draw_paired_masks(12, 300, np.random.RandomState(0))
+    ladder = grow_ladder(X, f(X), np.random.RandomState(0), proxy=truth, max_order=3)
+    assert ladder.screened is not None
+    assert set(ladder.screened.subsets) == set(ladder.sparse.subsets) == {(), *truth.subsets}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_spex_recovers_a_sparse_function_whatever_its_folds(seed):
+    # Seed 0 once gave R² 0.75: the fit on every sample kept 223 terms and its screens
+    # found nothing new, so the screened rung did not exist and the folds' screens (which
+    # found all 40 terms) were never judged.
+    _, truth = make_sparse_function(20, n_terms=40, max_order=3, random_state=0)
+    sd = 0.05 * np.sqrt((truth.coef[truth.orders > 0] ** 2).sum())
+    f = SparseFunction(truth, noise=sd, random_state=0, repeatable=True)
+    explainer = SPEXExplainer(f, budget=1000, random_state=seed).fit()
+    X = _fresh(20)
+    assert explainer.score(X, truth.evaluate(X)) > 0.99

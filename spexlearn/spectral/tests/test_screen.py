@@ -167,3 +167,75 @@ def test_on_random_masks_the_correlations_estimate_the_coefficients():
     found = [len(screen_residual(X, noise * rng.standard_normal(m), support, 3))
              for _ in range(5)]
     assert sum(found) <= 1
+
+
+# ------------------------------------------------------------ paired masks, large screens
+def _odd_order_five(n: int, n_terms: int, seed: int) -> SparseSpectrum:
+    """Many random terms of order 5: odd (f(1 - x) = -f(x)), invisible to screens up to 3."""
+    rng = np.random.RandomState(seed)
+    subsets = {tuple(sorted(rng.choice(n, 5, replace=False))) for _ in range(n_terms)}
+    return SparseSpectrum.from_terms({s: rng.normal() for s in subsets}, n)
+
+
+def test_the_noise_of_a_correlation_counts_a_mask_and_its_complement_once():
+    from spexlearn.masks import draw_paired_masks, pair_groups
+
+    n, m = 40, 2000
+    X = draw_paired_masks(n, m, np.random.RandomState(0))
+    r = _odd_order_five(n, 200, 1).evaluate(X)
+    Z, groups = signs(X), pair_groups(X)
+    _, odd = all_order_correlations(Z, r, 3)
+    _, even = all_order_correlations(Z, r, 2)
+    # Every pair gives an odd character twice the same product: the spread of the order-3
+    # correlations is sqrt(2) times what independent rows would give, and null_std says so.
+    independent = np.sqrt(np.mean(r**2) / m)
+    assert odd.std() == pytest.approx(np.sqrt(2) * independent, rel=0.05)
+    assert _screen.null_std(X, r, groups, 3) == pytest.approx(odd.std(), rel=0.05)
+    # ... and cancels in an even one: no noise at all.
+    assert np.abs(even).max() < 1e-12
+    assert _screen.null_std(X, r, groups, 2) < 1e-12
+    # Rows that are not pairs: the independent formula.
+    uniform = draw_uniform_masks(n, m, np.random.RandomState(0))
+    r = _odd_order_five(n, 200, 1).evaluate(uniform)
+    assert _screen.null_std(uniform, r, np.arange(m), 3) == pytest.approx(
+        np.sqrt(np.sum(r**2)) / m)
+
+
+def test_a_screen_of_paired_masks_reports_no_chance_terms():
+    from spexlearn.masks import draw_paired_masks
+
+    # 288,000 candidates up to order 3; the residual holds only order-5 terms. Counting
+    # the rows as independent put the threshold at 4.2 noise sds: 70 chance terms here.
+    n, m = 120, 1000
+    X = draw_paired_masks(n, m, np.random.RandomState(2))
+    r = _odd_order_five(n, 300, 3).evaluate(X)
+    new = screen_residual(X, r, SparseSpectrum([()], [0.0], n), max_order=3)
+    assert len(new) == 0
+    # The same residual with a real order-3 term: found, and nothing else.
+    term = SparseSpectrum.from_terms({(4, 50, 99): 0.9 * np.sqrt(np.mean(r**2))}, n)
+    new = screen_residual(X, r + term.evaluate(X), SparseSpectrum([()], [0.0], n), 3)
+    assert new.subsets == [(4, 50, 99)]
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_a_thresholded_screen_keeps_exactly_the_correlations_above_it(order):
+    n, m = 30, 800
+    X = draw_uniform_masks(n, m, np.random.RandomState(order))
+    r = np.random.RandomState(5).normal(size=m)
+    members, values = all_order_correlations(signs(X), r, order)
+    for threshold in np.quantile(np.abs(values), [0.5, 0.99, 0.9999]):
+        kept_m, kept_v = all_order_correlations(signs(X), r, order, threshold)
+        above = np.abs(values) > threshold
+        np.testing.assert_array_equal(kept_m, members[above])
+        np.testing.assert_allclose(kept_v, values[above], rtol=0, atol=EXACT)
+
+
+def test_order_three_is_screened_completely_up_to_500_components():
+    # A parity of three components has no trace of lower order: no proxy tree and no
+    # extension of a smaller term finds it; only the complete order-3 screen does.
+    n, m = 500, 1000
+    X = draw_uniform_masks(n, m, np.random.RandomState(0))
+    truth = SparseSpectrum.from_terms({(17, 250, 431): 1.0, (3,): 0.8}, n)
+    noise = 0.3 * np.random.RandomState(1).normal(size=m)
+    new = screen_residual(X, truth.evaluate(X) + noise, SparseSpectrum([()], [0.0], n), 3)
+    assert sorted(new.subsets) == [(3,), (17, 250, 431)]

@@ -132,3 +132,15 @@ def test_growing_stops_at_the_term_limit_keeping_the_strongest(cube, monkeypatch
     monkeypatch.setattr(_support, "max_terms", lambda X: 3)
     grown = grow_support(SparseSpectrum([()], [0.0], N), X, y, max_order=4)
     assert set(grown.subsets) == {(), (0,), (1, 2), (3, 4, 5)}  # |1.0|, |-0.8|, |0.6|
+
+
+def test_at_the_term_limit_a_stronger_new_term_replaces_a_weak_one(cube, monkeypatch):
+    X, y = cube
+    monkeypatch.setattr(_support, "max_terms", lambda X: 4)
+    # A support already at the limit, holding two terms the function lacks.
+    full = refit(SparseSpectrum.from_terms(
+        {(0,): 0.0, (1, 2): 0.0, (6,): 0.0, (2, 7): 0.0}, N), X, y)
+    grown = grow_support(full, X, y, max_order=3)
+    assert len(grown.select(grown.orders > 0)) == 4
+    # The strongest terms, found by the screens in place of the two empty ones.
+    assert set(_nonzero(grown).subsets) == {(), (0,), (1, 2), (3, 4, 5), (0, 6)}
