@@ -40,6 +40,8 @@ def test_suite_writes_tables_and_plots(tmp_path, monkeypatch):
     merged = json.loads((tmp_path / "benchmark_results.json").read_text())
     assert sorted((r["method"], r["budget"]) for r in merged) == sorted(
         (r["method"], r["budget"]) for r in rows)
+    bounds = json.loads((tmp_path / "benchmark_bounds.json").read_text())["synthetic-20"]
+    assert bounds["n"] == 20 and 0 < bounds["1"] < bounds["2"] <= 1
 
 
 @pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not next to the package")
@@ -58,16 +60,27 @@ def test_acceptance_tables(monkeypatch):
             row("t", 1000, "shapiq-proxyshap", 0.90, 4.0, 1000, 9),
             row("t", 1000, "spectralexplain-spex", float("nan"), float("nan"), 0, 0,
                 notes=["failed: OverflowError"])]
-    (_, leads), (_, reach), (_, calibration) = module.acceptance(rows)
+    (_, leads), (_, reach), (_, calibration) = module.acceptance(rows, {})
     assert leads == [
-        ["t", "500", "0.8000 (0.780)", "refused", "0.7500 (shapiq-proxyspex)", "yes", ""],
+        ["t", "500", "0.8000 (0.780)", "refused", "0.7500 (shapiq-proxyspex)", "yes", "", ""],
         ["t", "1000", "0.8500 (0.700)", "0.8000 (0.790)", "0.9000 (shapiq-proxyshap)", "NO",
-         "0.94"]]
+         "", "0.94"]]
     assert reach == [["t", "0.9000", "none"]]
     # Two of our three rows estimate their R² within 0.1; the lowest R² is 0.80.
     assert calibration == [["3", "2 (67%)", "0.8000", "0.150"]]
     rows.append(row("t", 2000, "proxyspex", 0.95, 0.1, 2000, 9))
-    assert module.acceptance(rows)[1][1] == [["t", "0.9000", "2000"]]
+    assert module.acceptance(rows, {})[1][1] == [["t", "0.9000", "2000"]]
+    # With the task's bounds, the references not run at a budget are named, except those
+    # that cannot run the task (ContextCite: not sentences) and those whose order bound
+    # lies below our R² (0.80 > 0.7 for the additive ones; not 0.85 for order 2).
+    bounds = {"t": {"n": 50, "1": 0.7, "2": 0.85}}
+    first = module.acceptance(rows, bounds)[0][1][0]
+    assert first[5] == "yes, of those run (7 not run)"
+    assert first[6] == ("shapiq-spex, shapiq-proxyshap, shapiq-polyshap, shapiq-kernelshapiq, "
+                        "shapiq-regressionfsii, shapiq-regressionfbii, spectralexplain-spex")
+    bounds = {"t": {"n": 150, "1": 0.7, "2": 0.75}}  # n > 100: no regression references
+    assert module.acceptance(rows, bounds)[0][1][0][6] == (
+        "shapiq-proxyshap, spectralexplain-spex")
     assert "failed: OverflowError" in module._cells(rows[6])[3]
 
 
