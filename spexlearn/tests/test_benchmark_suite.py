@@ -18,17 +18,17 @@ def test_suite_writes_tables_and_plots(tmp_path, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "bench_run", module)  # dataclasses look themselves up
     spec.loader.exec_module(module)
-    module.main(["--tasks", "synthetic-20", "--budgets", "300,1500", "--methods",
+    module.main(["--tasks", "synthetic-20", "--budgets", "500,1500", "--methods",
                  "proxyspex,spex", "--test", "200", "--out", str(tmp_path),
                  "--plots", str(tmp_path)])
     rows = json.loads((tmp_path / "benchmark_results.json").read_text())
     assert [(r["method"], r["budget"]) for r in rows] == [
-        ("proxyspex", 300), ("spex", 300), ("proxyspex", 1500), ("spex", 1500)]
+        ("proxyspex", 500), ("spex", 500), ("proxyspex", 1500), ("spex", 1500)]
     ours = rows[0]
-    assert ours["r2"] > 0.95 and ours["support_recall"] > 0.9 and ours["queries"] == 300
+    assert ours["r2"] > 0.95 and ours["support_recall"] > 0.9 and ours["queries"] == 500
     assert abs(ours["faithfulness"] - ours["r2"]) < 0.1
     # SPEX refuses a budget below its design, and that is recorded, not raised.
-    assert rows[1]["notes"][0].startswith("failed: ValueError: budget=300 is below")
+    assert rows[1]["notes"][0].startswith("failed: ValueError: budget=500 is below")
     assert rows[3]["r2"] > 0.95 and rows[3]["queries"] == 1500
     assert (tmp_path / "benchmark_table.md").read_text().count("synthetic-20") == 4
     assert (tmp_path / "benchmark_faithfulness.png").stat().st_size > 5000
