@@ -233,6 +233,74 @@ def under_load(lm, task: dict, n_masks: int) -> dict:
     return {"masks": len(masks), "masks_per_s": speeds}
 
 
+def ceiling(lm, task: dict, sizes=(128, 1024, 16384), n_naive: int = 24) -> dict:
+    """The most any exact scorer could gain over the naive loop on this machine.
+
+    Exactness fixes the tokens: a token's keys and values depend on every token before
+    it, so two prompts share work only up to the first token where they differ, and the
+    tokens after the ablated text (the question, the chat template's end, the target)
+    are computed once per distinct mask. The fewest tokens for a set of masks is one
+    radix tree over all their sequences, every shared stretch computed once; it is
+    counted here for ``sizes`` uniform masks (up to every mask there is). The best time
+    per token is that of one large batch of fresh tokens (no padding, no cache).
+    Ceiling = the naive loop's time / (fewest tokens x best time per token).
+    """
+    import torch
+
+    value = ablation(lm, task)
+    n = value.n_components
+    target = value._targets[0]
+    rng = np.random.default_rng(2)
+    naive_masks = np.unique(rng.integers(0, 2, size=(n_naive, n)), axis=0)
+    naive_values(lm, value, naive_masks[:2])  # warm-up
+    start = time.perf_counter()
+    naive_values(lm, value, naive_masks)
+    naive_seconds = time.perf_counter() - start
+    naive_per_token = naive_seconds / sum(
+        len(lm.prompt_ids(value.prompt(m))) + len(target) for m in naive_masks)
+    with torch.inference_mode():
+        batch = torch.randint(0, lm.tokenizer.vocab_size, (8, 256))
+        lm.model(batch[:1, :32])
+        start = time.perf_counter()
+        lm.model(batch, logits_to_keep=1)
+        best_per_token = (time.perf_counter() - start) / batch.numel()
+    row = {"naive_ms_per_token": round(1e3 * naive_per_token, 3),
+           "best_ms_per_token": round(1e3 * best_per_token, 3), "masks": {}}
+    for size in sizes:
+        if size >= 2 ** n:
+            masks = ((np.arange(2 ** n)[:, None] >> np.arange(n)[::-1]) & 1).astype(np.uint8)
+        else:  # np.unique sorts the rows: lexicographic, first component first
+            masks = np.unique(rng.integers(0, 2, size=(size, n)), axis=0)
+        prompts = [lm.prompt_ids(value.prompt(m)) for m in masks]
+        naive_tokens = sum(len(p) + len(target) for p in prompts)
+        fewest = _fewest_tokens(prompts, target, len(prompts))
+        # TextAblation plans each batch of batch_size masks (32) on its own.
+        batched = _fewest_tokens(prompts, target, value.batch_size)
+        row["masks"][str(len(masks))] = {
+            "naive_tokens_per_mask": round(naive_tokens / len(masks), 1),
+            "fewest_tokens_per_mask": round(fewest / len(masks), 1),
+            "fewest_in_batches_per_mask": round(batched / len(masks), 1),
+            "token_ratio": round(naive_tokens / fewest, 2),
+            "ceiling_vs_naive": round(naive_per_token * naive_tokens
+                                      / (best_per_token * fewest), 2)}
+        if len(masks) == 2 ** n:
+            break
+    return row
+
+
+def _fewest_tokens(prompts: list, target: list, batch: int) -> int:
+    """Tokens of the radix trees over the masks' sequences, one tree per ``batch`` masks
+    in the order given."""
+    from spexlearn._prefix_tree import plan_prefix_tree
+
+    total = 0
+    for lo in range(0, len(prompts), batch):
+        chunk = prompts[lo:lo + batch]
+        total += plan_prefix_tree([p + target for p in chunk], [len(p) for p in chunk],
+                                  min_saved=(1,)).tokens_computed()
+    return total
+
+
 def _offline_nltk() -> None:
     """context_cite asks NLTK to download data when imported: nothing here may reach the
     network, so the download is a no-op (its sentence splitter is not used)."""
@@ -246,6 +314,8 @@ def main() -> None:
     parser.add_argument("--masks", type=int, default=128)
     parser.add_argument("--previous", help="a checkout of an earlier spexlearn")
     parser.add_argument("--output", default="benchmarks/results/bench_queries.json")
+    parser.add_argument("--ceiling-only", action="store_true",
+                        help="add only the ceilings to the JSON already written")
     args = parser.parse_args()
 
     import torch
@@ -253,10 +323,18 @@ def main() -> None:
     from spexlearn.lm import load_default_lm
 
     lm = load_default_lm()
+    if args.ceiling_only:
+        results = json.loads(Path(args.output).read_text())
+        for name, task in TASKS.items():
+            results["tasks"][name]["ceiling"] = ceiling(lm, task)
+            print(name, json.dumps(results["tasks"][name]["ceiling"], indent=1))
+        Path(args.output).write_text(json.dumps(results, indent=2))
+        return
     results = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                "masks": args.masks, "tasks": {}}
     for name, task in TASKS.items():
         row = measure(lm, task, args.masks, args.previous)
+        row["ceiling"] = ceiling(lm, task)
         results["tasks"][name] = row
         print(f"\n{name} (n={row['n']}, {row['masks']} masks; tokens fed: naive "
               f"{row['tokens_fed']['naive']}, spexlearn {row['tokens_fed']['spexlearn']})")

@@ -188,8 +188,13 @@ def _build(plan, seqs, needed, order, lcp, lo, hi, depth, parent, wave, min_save
     # the node costs no further pass.
     childless = all(needed[s][1] < common for s in members)
     if common > depth and (childless or (hi - lo - 1) * (common - depth) >= min_saved):
-        node = _add_node(plan, seqs, needed, members, depth, common, parent, wave)
-        depth, parent, wave = common, node, wave + 1
+        # Identical sequences (one prompt reached twice) end together: their last token,
+        # which nothing reads, is not fed.
+        end = min(common, 1 + max(needed[s][1] for s in members)) if childless else common
+        if end > depth:
+            node = _add_node(plan, seqs, needed, members, depth, end, parent, wave)
+            parent, wave = node, wave + 1
+        depth = common
     start = lo
     for position in range(lo + 1, hi + 1):
         if position == hi or lcp[position] == common:
