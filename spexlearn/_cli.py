@@ -24,6 +24,8 @@ METHODS = ("proxyspex", "spex", "greedy")
 MAX_SEED = 2**32 - 1
 # The longest answer the model generates when no --target is given (tokens).
 MAX_NEW_TOKENS = 48
+# The longest answer `spexlearn cite` lets the model write (AnswerAblation's default).
+CITE_MAX_NEW_TOKENS = 96
 
 EPILOG = """\
 examples:
@@ -212,7 +214,8 @@ def _add_cite_arguments(p: argparse.ArgumentParser) -> None:
     method.add_argument("--max-order", type=_whole_number(1, 3), default=3,
                         help="largest interaction order (default: 3)")
     _add_model_arguments(method, cache="directory keeping every model answer (one file "
-                         "per sentence) and fitted surrogate")
+                         "per sentence) and fitted surrogate; a rerun that finds every "
+                         "answer there does not load the model")
     output = p.add_argument_group("output")
     output.add_argument("--top", type=_whole_number(1, 3), default=3,
                         help="sources and source pairs listed per sentence (default: 3)")
@@ -378,8 +381,6 @@ def run_explain(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------- cite
 def run_cite(args: argparse.Namespace) -> int:
-    from . import ProxySPEXExplainer, __version__
-    from .ablation import AnswerAblation
     from .segment import segment
 
     if not args.context.is_file():
@@ -394,17 +395,62 @@ def run_cite(args: argparse.Namespace) -> int:
         raise InputError(f"the context has {n_parts} {args.unit}: there is nothing to cite "
                          "among; give a longer context or a finer --unit.")
     _check_device(args.device)
-    _progress(args, "loading the model...")
-    lm = _loaded_model(args)
+    from .ablation import RecordMismatchError
+
+    template = CITE_TEMPLATE.replace("{question}", args.question.strip())
+    cited = _answer_ablation(context, template, args)
+    try:
+        result, explainers = _cite_each_sentence(cited, template, args)
+    except RecordMismatchError:
+        # As for explain: what was read under the record is dropped, and it starts over.
+        _progress(args, "the cache's record belongs to another model: starting over")
+        cited = _answer_ablation(context, template, args, lm=cited.lm)
+        result, explainers = _cite_each_sentence(cited, template, args)
+    if args.report is not None:
+        from .report import write_cite_report
+
+        path = write_cite_report(args.report, cited, explainers)
+        _progress(args, f"report written to {path}")
+        result["report"] = str(path)
+    print(_json_text(result) if args.json else _cite_text(result))
+    return EXIT_OK
+
+
+def _answer_ablation(context: str, template: str, args: argparse.Namespace, lm=None):
+    """The answer's value functions; with ``--cache``, ones whose model loads only when a
+    value is missing from the cache, if an earlier run left its record there."""
+    from .ablation import AnswerAblation
+
+    settings = {"unit": args.unit, "template": template, "answer": args.answer,
+                "output": args.value, "max_new_tokens": CITE_MAX_NEW_TOKENS}
+    record_path = _record_path(args, context, {"kind": "cite", **settings})
+    record = _read_record(record_path, answer=True) if lm is None else None
+    if record is not None:
+        _progress(args, f"the model's answer comes from the cache {args.cache}; the model "
+                  "loads only if a value is missing")
+        return AnswerAblation.deferred(lambda: _load_missing(args), record, context,
+                                       **settings, cache=args.cache,
+                                       progress=not args.quiet)
+    if lm is None:
+        _progress(args, "loading the model...")
+        lm = _loaded_model(args)
     if args.answer is None:
         _progress(args, "the model writes its answer from the full context...")
-    template = CITE_TEMPLATE.replace("{question}", args.question.strip())
     try:
-        cited = AnswerAblation(lm, context, unit=args.unit, template=template,
-                               answer=args.answer, output=args.value,
-                               cache=args.cache, progress=not args.quiet)
+        cited = AnswerAblation(lm, context, **settings, cache=args.cache,
+                               progress=not args.quiet)
     except ValueError as error:
         raise InputError(f"{error}") from error
+    if record_path is not None:
+        _write_record(record_path, cited.record())
+    return cited
+
+
+def _cite_each_sentence(cited, template: str, args: argparse.Namespace
+                        ) -> tuple[dict, list]:
+    """Each answer sentence explained from the same queries: the result, the explainers."""
+    from . import ProxySPEXExplainer, __version__
+
     spans = cited.spans()
     if not spans:
         raise InputError("the answer has no sentence to cite; give one with --answer.")
@@ -428,15 +474,8 @@ def run_cite(args: argparse.Namespace) -> int:
               "queries": max(e.n_queries_ for e in explainers),
               "model_queries": cited.n_queried_,
               "seconds": round(time.perf_counter() - start, 2), "sentences": sentences,
-              "model": lm.name, "template": template, "spexlearn_version": __version__}
-    if args.report is not None:
-        from .report import write_cite_report
-
-        path = write_cite_report(args.report, cited, explainers)
-        _progress(args, f"report written to {path}")
-        result["report"] = str(path)
-    print(_json_text(result) if args.json else _cite_text(result))
-    return EXIT_OK
+              "model": cited.lm.name, "template": template, "spexlearn_version": __version__}
+    return result, explainers
 
 
 def _cited_sentence(span, explainer, cited, top: int) -> dict:
@@ -636,9 +675,13 @@ def _record_path(args: argparse.Namespace, text: str, settings: dict) -> Path | 
     return args.cache / f"{key}.record.json"
 
 
-def _read_record(path: Path | None) -> dict | None:
-    """The record at ``path`` if it and the values it names are there; else None (the
-    model is then loaded as without a record)."""
+def _read_record(path: Path | None, *, answer: bool = False) -> dict | None:
+    """The record at ``path`` if it is whole and the values it names are there; else
+    None (the model is then loaded as without a record).
+
+    ``answer``: the record of ``cite``'s answer, whose values lie in one file per answer
+    span; it must hold the answer and its tokens' character spans.
+    """
     if path is None:
         return None
     try:
@@ -649,11 +692,14 @@ def _read_record(path: Path | None) -> dict | None:
                  and isinstance(record["target_text"], (str, list))
                  and all(isinstance(ids, list) and ids and
                          all(isinstance(i, int) for i in ids) for ids in record["targets"]))
+        if answer:
+            valid = valid and isinstance(record["answer"], str) and all(
+                len(span) == 2 and all(isinstance(i, int) for i in span)
+                for span in record["token_spans"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not valid or not (path.parent / f"{fingerprint}.cache").is_file():
-        return None
-    return record
+    values = answer or (path.parent / f"{fingerprint}.cache").is_file()
+    return record if valid and values else None
 
 
 def _write_record(path: Path, record: dict) -> None:

@@ -368,7 +368,14 @@ class AnswerAblation:
         self._text = TextAblation(lm, text, unit=unit, template=template, target=answer,
                                   masking=masking, placeholder=placeholder,
                                   max_new_tokens=max_new_tokens, progress=False)
-        self.lm = self._text.lm
+        answer_ids = list(self._text._targets[0])
+        # Each answer token's character span in the answer (from the decoded prefixes,
+        # so that a span's characters map to the very tokens that were scored).
+        ends = [len(self.lm.decode(answer_ids[: k + 1])) for k in range(len(answer_ids))]
+        self._finish(self.lm.decode(answer_ids), list(zip([0, *ends[:-1]], ends)), output,
+                     cache, batch_size, progress)
+
+    def _finish(self, answer: str, token_spans: list, output, cache, batch_size, progress):
         self.output = output
         self.cache = cache
         self.batch_size = batch_size
@@ -376,14 +383,47 @@ class AnswerAblation:
         self.component_names = self._text.component_names
         self.segmentation = self._text.segmentation
         self._answer_ids = list(self._text._targets[0])
-        self.answer_ = self.lm.decode(self._answer_ids)
-        self.answer_segmentation_ = Segmentation.of(self.answer_, "sentence")
-        # Each answer token's character span in answer_ (from the decoded prefixes, so
-        # that a span's characters map to the very tokens that were scored).
-        ends = [len(self.lm.decode(self._answer_ids[: k + 1]))
-                for k in range(len(self._answer_ids))]
-        self._token_spans = list(zip([0, *ends[:-1]], ends))
+        self.answer_ = answer
+        self.answer_segmentation_ = Segmentation.of(answer, "sentence")
+        self._token_spans = [(int(a), int(b)) for a, b in token_spans]
         self._per_token: dict[bytes, np.ndarray] = {}
+
+    def record(self) -> dict:
+        """What a later run needs to serve the spans' values from their cache without the
+        model: :meth:`TextAblation.record` of the context's ablation, the answer and its
+        tokens' character spans. Plain JSON; see :meth:`deferred`."""
+        return {**self._text.record(), "answer": self.answer_,
+                "token_spans": [list(span) for span in self._token_spans]}
+
+    @classmethod
+    def deferred(cls, load, record: dict, text="", *, unit="sentence", template="{text}",
+                 answer=None, output="log_prob", masking="remove", placeholder=_PLACEHOLDER,
+                 max_new_tokens=96, cache=None, batch_size=32, progress=True
+                 ) -> AnswerAblation:
+        """An AnswerAblation that loads its model (``load()``) only when a span's value is
+        missing from ``cache``.
+
+        ``record`` is what :meth:`record` returned for the same settings and model (keyed
+        by both by the caller, as for :meth:`TextAblation.deferred`): it gives the
+        answer, so that neither the answer nor the values found in the cache need the
+        model. Once loaded, the model must give the recorded cache key again, else
+        :class:`~spexlearn.ablation.RecordMismatchError` is raised before any value is
+        computed.
+        """
+        if output not in OUTPUTS:
+            raise ValueError(f"output={output!r} is unknown; choose one of {OUTPUTS}.")
+        self = cls.__new__(cls)
+        self._text = TextAblation.deferred(
+            load, record, text, target=answer, max_new_tokens=max_new_tokens, unit=unit,
+            template=template, masking=masking, placeholder=placeholder, progress=False)
+        self._finish(record["answer"], record["token_spans"], output, cache, batch_size,
+                     progress)
+        return self
+
+    @property
+    def lm(self):
+        """The model (until a deferred one is needed: its name and how to load it)."""
+        return self._text.lm
 
     @property
     def n_components(self) -> int:
@@ -433,6 +473,7 @@ class AnswerAblation:
         keys = [bytes(k) for k in row_keys(masks)]
         missing = [i for i, key in enumerate(keys) if key not in self._per_token]
         if missing:
+            self._text._prepare()  # a deferred model loads here, and is checked
             rows = self._text._scored(masks[missing], lambda prompts, prefix_length: (
                 self.lm.token_logprobs(prompts, self._answer_ids, prefix_length=prefix_length)))
             for i, row in zip(missing, rows):
@@ -465,11 +506,17 @@ class SpanAblation(Ablation):
         return {**self.parent.describe(), "value": f"{what}({self.text!r} | context)"}
 
     def _fingerprint(self) -> dict:
-        return {"kind": "answer span", "context": self.parent._text._fingerprint(),
+        # The context's cache key, not its settings: a deferred model's are not at hand.
+        return {"kind": "answer span", "context": self.parent._text.fingerprint(),
                 "tokens": list(self.tokens), "output": self.parent.output}
 
     def _sort_key(self, masks: np.ndarray) -> np.ndarray:
         return self.parent._text._sort_key(masks)
+
+    def _prepare(self) -> None:
+        # A deferred model loads (and is checked) before any batch: a model other than
+        # the recorded one is then refused as such, not as a failed batch.
+        self.parent._text._prepare()
 
     def _evaluate(self, masks: np.ndarray) -> np.ndarray:
         start, end = self.tokens

@@ -99,3 +99,12 @@ class AnswerLM(WordLM):
                     out[r, k] = -4 + bergen + brother + 2 * bergen * brother
         self.n_scored += len(prompts)
         return out
+
+
+class StableAnswerLM(AnswerLM, StableLM):
+    """An AnswerLM whose token ids, as a real tokenizer's, do not depend on what it
+    encoded before; its own answer is the one its log-probabilities are about."""
+
+    def generate(self, user_text, max_new_tokens=48):
+        answer = "Nils designed it. He was born in Bergen."
+        return answer, self.encode(answer)

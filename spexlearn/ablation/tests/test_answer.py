@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from spexlearn import ProxySPEXExplainer
-from spexlearn.ablation import AnswerAblation
-from spexlearn.tests._fake_lm import AnswerLM
+from spexlearn.ablation import AnswerAblation, RecordMismatchError
+from spexlearn.tests._fake_lm import AnswerLM, StableAnswerLM
 
 CONTEXT = "Ada had a brother named Nils. Nils was born in Bergen. The sea is cold."
 ANSWER = "Nils designed it. He was born in Bergen."
@@ -117,3 +117,102 @@ def test_the_answer_and_its_spans_describe_themselves():
     assert cited.span(0).describe() == {
         "model": "word-lm", "prompt": "{text} Who?",
         "value": "log p('Nils designed it.' | context)"}
+
+
+class Loader:
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.model
+
+
+class RenamedAnswerLM(StableAnswerLM):
+    name = "another-lm"
+
+
+def test_a_deferred_answer_serves_cached_spans_without_the_model(tmp_path):
+    settings = {"template": "{text} Who?", "answer": ANSWER, "progress": False,
+                "cache": tmp_path}
+    first = AnswerAblation(StableAnswerLM(), CONTEXT, **settings)
+    expected = [span(ALL_MASKS) for span in AnswerAblation(StableAnswerLM(), CONTEXT,
+                                                            **settings).spans()]
+    load = Loader(StableAnswerLM())
+    cited = AnswerAblation.deferred(load, first.record(), CONTEXT, **settings)
+    assert cited.answer_ == first.answer_ and cited.lm.name == "word-lm"
+    assert [s.fingerprint() for s in cited.spans()] == [s.fingerprint() for s in first.spans()]
+    for span, values in zip(cited.spans(), expected):
+        np.testing.assert_array_equal(span(ALL_MASKS[::-1]), values[::-1])
+    assert load.calls == 0
+    more = np.array([[1, 0, 1, 1]])  # 4 components: not yet scored by anyone
+    with pytest.raises(ValueError, match="3 components"):
+        cited.spans()[0](more)
+    # A mask no earlier run scored: the model loads once, for every span.
+    spans = AnswerAblation.deferred(load, first.record(), CONTEXT,
+                                    **{**settings, "cache": tmp_path / "other"}).spans()
+    fresh = [span(ALL_MASKS) for span in spans]
+    assert load.calls == 1
+    for values, again in zip(expected, fresh):
+        np.testing.assert_array_equal(values, again)
+
+
+def test_a_deferred_answer_refuses_another_model_before_any_value(tmp_path):
+    settings = {"template": "{text} Who?", "answer": ANSWER, "progress": False}
+    record = AnswerAblation(StableAnswerLM(), CONTEXT, **settings).record()
+    cited = AnswerAblation.deferred(Loader(RenamedAnswerLM()), record, CONTEXT,
+                                    **settings, cache=tmp_path)
+    with pytest.raises(RecordMismatchError, match="another-lm"):
+        cited.spans()[1](ALL_MASKS)
+
+
+@pytest.mark.parametrize("answer", [["--answer", ANSWER], []], ids=["given", "own"])
+def test_a_cached_cite_rerun_never_loads_the_model(tmp_path, monkeypatch, capsys, answer):
+    from spexlearn import _cli
+
+    model_file = tmp_path / "model.gguf"  # what the record is keyed by
+    model_file.write_bytes(bytes(range(256)) * 64)
+    context = tmp_path / "context.txt"
+    context.write_text(CONTEXT, encoding="utf-8")
+    args = ["cite", "--context", str(context), "--question", "Who?", *answer, "--budget",
+            "8", "--json", "--model", str(model_file), "--cache", str(tmp_path / "cache")]
+    loaded = []
+    monkeypatch.setattr(_cli, "_load_model",
+                        lambda path, device: loaded.append(path) or StableAnswerLM())
+    assert _cli.main([*args, "--report", str(tmp_path / "1.html")]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert len(loaded) == 1
+
+    def never(path, device):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(_cli, "_load_model", never)
+    assert _cli.main([*args, "--report", str(tmp_path / "2.html")]) == 0
+    out = capsys.readouterr()
+    again = json.loads(out.out)
+    assert "the model's answer comes from the cache" in out.err
+    assert first["model_queries"] == 8 and again["model_queries"] == 0
+    same = {"seconds": 0, "report": "", "model_queries": 0}
+    assert {**again, **same} == {**first, **same}
+    assert (tmp_path / "2.html").read_text() == (tmp_path / "1.html").read_text()
+
+
+def test_a_cite_record_of_another_model_starts_over(tmp_path, monkeypatch, capsys):
+    from spexlearn import _cli
+
+    model_file = tmp_path / "model.gguf"
+    model_file.write_bytes(bytes(range(256)) * 64)
+    context = tmp_path / "context.txt"
+    context.write_text(CONTEXT, encoding="utf-8")
+    args = ["cite", "--context", str(context), "--question", "Who?", "--answer", ANSWER,
+            "--json", "--model", str(model_file), "--cache", str(tmp_path / "cache")]
+    monkeypatch.setattr(_cli, "_load_model", lambda path, device: StableAnswerLM())
+    assert _cli.main([*args, "--budget", "5"]) == 0
+    capsys.readouterr()
+    # More masks than the cache holds: the model loads, and it is not the recorded one.
+    monkeypatch.setattr(_cli, "_load_model", lambda path, device: RenamedAnswerLM())
+    assert _cli.main([*args, "--budget", "8"]) == 0
+    out = capsys.readouterr()
+    assert "belongs to another model: starting over" in out.err
+    result = json.loads(out.out)
+    assert result["model"] == "another-lm" and result["model_queries"] == 8
