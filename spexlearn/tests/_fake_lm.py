@@ -108,3 +108,14 @@ class StableAnswerLM(AnswerLM, StableLM):
     def generate(self, user_text, max_new_tokens=48):
         answer = "Nils designed it. He was born in Bergen."
         return answer, self.encode(answer)
+
+
+class Loader:
+    """Loads a given model, counting the loads (for deferred value functions)."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.model

@@ -8,7 +8,7 @@ import pytest
 
 from spexlearn import ProxySPEXExplainer
 from spexlearn.ablation import AnswerAblation, RecordMismatchError
-from spexlearn.tests._fake_lm import AnswerLM, StableAnswerLM
+from spexlearn.tests._fake_lm import AnswerLM, Loader, StableAnswerLM
 
 CONTEXT = "Ada had a brother named Nils. Nils was born in Bergen. The sea is cold."
 ANSWER = "Nils designed it. He was born in Bergen."
@@ -117,15 +117,6 @@ def test_the_answer_and_its_spans_describe_themselves():
     assert cited.span(0).describe() == {
         "model": "word-lm", "prompt": "{text} Who?",
         "value": "log p('Nils designed it.' | context)"}
-
-
-class Loader:
-    def __init__(self, model):
-        self.model, self.calls = model, 0
-
-    def __call__(self):
-        self.calls += 1
-        return self.model
 
 
 class RenamedAnswerLM(StableAnswerLM):

@@ -7,19 +7,10 @@ import pytest
 
 from spexlearn.ablation import RecordMismatchError, TextAblation
 from spexlearn.lm import model_source, source_key
-from spexlearn.tests._fake_lm import StableLM
+from spexlearn.tests._fake_lm import Loader, StableLM
 
 TEXT = "not bad and wonderful"
 SETTINGS = {"template": "{text} ?", "target": ("positive", "negative"), "progress": False}
-
-
-class Loader:
-    def __init__(self, model):
-        self.model, self.calls = model, 0
-
-    def __call__(self):
-        self.calls += 1
-        return self.model
 
 
 def test_cached_values_need_no_model_and_a_missing_one_loads_it_once(tmp_path):
