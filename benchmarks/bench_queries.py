@@ -261,9 +261,12 @@ def ceiling(lm, task: dict, sizes=(128, 1024, 16384), n_naive: int = 24) -> dict
     with torch.inference_mode():
         batch = torch.randint(0, lm.tokenizer.vocab_size, (8, 256))
         lm.model(batch[:1, :32])
-        start = time.perf_counter()
-        lm.model(batch, logits_to_keep=1)
-        best_per_token = (time.perf_counter() - start) / batch.numel()
+        passes = []
+        for _ in range(3):  # the fastest of three: the machine's best, not its noise
+            start = time.perf_counter()
+            lm.model(batch, logits_to_keep=1)
+            passes.append(time.perf_counter() - start)
+        best_per_token = min(passes) / batch.numel()
     row = {"naive_ms_per_token": round(1e3 * naive_per_token, 3),
            "best_ms_per_token": round(1e3 * best_per_token, 3), "masks": {}}
     for size in sizes:
