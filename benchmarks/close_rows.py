@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from run import DOC_GENERATED, _r2, real_task, synthetic_task
+from run import CLOSE_ROWS, DOC_GENERATED, real_task, synthetic_task
+from sklearn.metrics import r2_score
 
 SYNTHETIC_SEEDS = range(6)
 FURTHER_MASKS = 2500
@@ -63,10 +64,10 @@ def synthetic_rows() -> list[dict]:
 def paired(y, ours, theirs, rng) -> dict:
     """Both R², their difference and its bootstrap standard error."""
     draws = rng.integers(0, len(y), size=(BOOTSTRAP, len(y)))
-    differences = [_r2(y[i], ours[i]) - _r2(y[i], theirs[i]) for i in draws]
-    return {"masks": len(y), "proxyspex": _r2(y, ours), "shapiq-proxyspex": _r2(y, theirs),
-            "difference": _r2(y, ours) - _r2(y, theirs),
-            "difference_se": float(np.std(differences))}
+    differences = [r2_score(y[i], ours[i]) - r2_score(y[i], theirs[i]) for i in draws]
+    mine, other = r2_score(y, ours), r2_score(y, theirs)
+    return {"masks": len(y), "proxyspex": mine, "shapiq-proxyspex": other,
+            "difference": mine - other, "difference_se": float(np.std(differences))}
 
 
 def heads_rows() -> dict:
@@ -97,9 +98,9 @@ def heads_rows() -> dict:
 
 def main() -> None:
     result = {"synthetic-20@2000": synthetic_rows(), "heads@5000": heads_rows()}
-    out = DOC_GENERATED / "close_rows.json"
+    out = DOC_GENERATED / CLOSE_ROWS
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {out}; python benchmarks/run.py --replot points the tables to it")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,8 @@ REFERENCE_ORDER = {"shapiq-oddshap": 1, "shapiq-kernelshap": 1, "shapiq-leverage
                    "shapiq-kernelshapiq": 2, "shapiq-regressionfsii": 2,
                    "shapiq-regressionfbii": 2}
 BOUNDS = "benchmark_bounds.json"
+# The rows benchmarks/close_rows.py examined, written beside the tables.
+CLOSE_ROWS = "close_rows.json"
 
 
 # ------------------------------------------------------------------------------ tasks
@@ -327,9 +329,10 @@ def write_tables(rows: list[Row], out: Path) -> None:
     table = [_cells(r) for r in rows]
     (out / "benchmark_table.md").write_text("\n".join(_markdown(header, table)) + "\n")
     (out / "benchmark_table.rst").write_text("\n".join(_rst(header, table)) + "\n")
-    bounds_path = out / BOUNDS
+    bounds_path, close_path = out / BOUNDS, out / CLOSE_ROWS
     tables = acceptance(rows, json.loads(bounds_path.read_text())
-                        if bounds_path.exists() else {})
+                        if bounds_path.exists() else {},
+                        set(json.loads(close_path.read_text())) if close_path.exists() else ())
     (out / "benchmark_acceptance.md").write_text(
         "\n\n".join("\n".join(_markdown(*t)) for t in tables) + "\n")
     (out / "benchmark_acceptance.rst").write_text(
@@ -352,14 +355,17 @@ def _cells(r: Row) -> list[str]:
             "" if r.support_recall is None else f"{r.support_recall:.2f}", exact]
 
 
-def acceptance(rows: list[Row], bounds: dict) -> list[tuple[list[str], list[list[str]]]]:
+def acceptance(rows: list[Row], bounds: dict, close=()
+               ) -> list[tuple[list[str], list[list[str]]]]:
     """Three tables: per task and budget our defaults against the best reference; per task
     the budget at which default ProxySPEX reaches the references' best R² at 1,000
     queries; and how close our explainers' own estimate came to the measured R².
 
     ``bounds``: per task its ``n`` and the order bounds (see :func:`order_bounds`). A
     reference not run at a budget counts as beaten where it cannot run the task, or where
-    its surrogate's order bound is below our R²; otherwise the lead is "of those run"."""
+    its surrogate's order bound is below our R²; otherwise the lead is "of those run".
+    ``close``: the rows ("task@budget") that ``close_rows.py`` examined; a lost lead there
+    points to it."""
     ok = [r for r in rows if not r.failed]
     tasks = sorted({r.task for r in ok}, key=_task_order)
     leads = []
@@ -375,6 +381,8 @@ def acceptance(rows: list[Row], bounds: dict) -> list[tuple[list[str], list[list
             if proxy is not None and not proxy.failed and (best or missing):
                 lead = "NO" if best is not None and proxy.r2 < best.r2 else (
                     "yes" if not missing else f"yes, of those run ({len(missing)} not run)")
+                if lead == "NO" and f"{task}@{budget}" in close:
+                    lead = f"NO (examined in {CLOSE_ROWS})"
             leads.append([
                 task, str(budget), _r2_cell(proxy), _r2_cell(spex),
                 "" if best is None else f"{best.r2:.4f} ({best.method})", lead,

@@ -66,6 +66,9 @@ def test_acceptance_tables(monkeypatch):
         ["t", "1000", "0.8500 (0.700)", "0.8000 (0.790)", "0.9000 (shapiq-proxyshap)", "NO",
          "", "0.94"]]
     assert reach == [["t", "0.9000", "none"]]
+    # A lost lead that close_rows.py examined points to it.
+    assert module.acceptance(rows, {}, {"t@1000"})[0][1][1][5] == (
+        "NO (examined in close_rows.json)")
     # Two of our three rows estimate their R² within 0.1; the lowest R² is 0.80.
     assert calibration == [["3", "2 (67%)", "0.8000", "0.150"]]
     rows.append(row("t", 2000, "proxyspex", 0.95, 0.1, 2000, 9))
