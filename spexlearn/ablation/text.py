@@ -473,7 +473,6 @@ class AnswerAblation:
         keys = [bytes(k) for k in row_keys(masks)]
         missing = [i for i, key in enumerate(keys) if key not in self._per_token]
         if missing:
-            self._text._prepare()  # a deferred model loads here, and is checked
             rows = self._text._scored(masks[missing], lambda prompts, prefix_length: (
                 self.lm.token_logprobs(prompts, self._answer_ids, prefix_length=prefix_length)))
             for i, row in zip(missing, rows):
